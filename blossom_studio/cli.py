@@ -1,0 +1,175 @@
+"""The command line: a thin front-end that parses arguments, calls the library and prints results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from blossom_studio import __version__, settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A problem with the user's input, printed as one line; exits with code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser for every command."""
+    from blossom_studio.ingest.layouts import FORMATS
+
+    parser = argparse.ArgumentParser(prog="python -m blossom_studio",
+                                     description="Blossom Studio: curate Chinese and English fine-tuning data.")
+    parser.add_argument("--version", action="version", version=f"blossom-studio {__version__}")
+    parser.add_argument("--db", help=f"studio database file (default ${settings.DB_ENV} or data/studio.duckdb)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    importer = commands.add_parser("import", help="import JSON, JSONL, CSV/TSV or Parquet files (gzip too)")
+    importer.add_argument("paths", nargs="+", metavar="PATH")
+    importer.add_argument("--source", help="source name for every sample (default: the record's, else the file's)")
+    importer.add_argument("--format", default="auto", choices=FORMATS, help="layout of the records (default auto)")
+    importer.add_argument("--map", dest="mapping", metavar="KEY=FIELD,...",
+                          help="map your fields: prompt=FIELD,response=FIELD,reference=FIELD (also system, "
+                               "chosen, rejected, id, source)")
+    importer.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
+
+    stats = commands.add_parser("stats", help="count samples by source, format, turns or role")
+    stats.add_argument("--by", default="source", help="comma-separated keys: source, format, turns, role")
+    stats.add_argument("--json", action="store_true", help="print the rows as JSON on the last line")
+
+    serve = commands.add_parser("serve", help="start the studio in the browser (what `python app.py` runs)")
+    serve.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 7860, or $PORT)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    args = build_parser().parse_args(argv)
+    human = sys.stderr if getattr(args, "json", False) else sys.stdout
+    handlers = {"import": cmd_import, "stats": cmd_stats, "serve": cmd_serve}
+    from blossom_studio.store import StoreError
+
+    try:
+        return handlers[args.command](args, human)
+    except (CommandError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _open(args: argparse.Namespace):
+    from blossom_studio.store import open_store
+
+    return open_store(settings.db_path(args.db))
+
+
+def _emit_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def cmd_import(args: argparse.Namespace, human: TextIO) -> int:
+    """Import files and print one summary per file."""
+    from blossom_studio.ingest import ImportCancelled, import_files
+    from blossom_studio.ingest.layouts import parse_mapping
+
+    try:
+        mapping = parse_mapping(args.mapping) if args.mapping else None
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    with _open(args) as store:
+        bar = _ProgressBar()
+        try:
+            reports = import_files(store, args.paths, source=args.source, format_name=args.format,
+                                   mapping=mapping, progress=bar.update)
+        except (KeyboardInterrupt, ImportCancelled):
+            bar.close()
+            print("import cancelled: the file being read was rolled back; files before it were kept",
+                  file=sys.stderr)
+            return EXIT_FAILED
+        bar.close()
+    for report in reports:
+        _print_report(report, human)
+    if args.json:
+        _emit_json([report.as_dict() for report in reports])
+    imported = sum(report.imported for report in reports)
+    problems = any(report.error or report.bad for report in reports)
+    if problems and imported == 0:
+        return EXIT_USAGE
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def _print_report(report: Any, out: TextIO) -> None:
+    if report.error:
+        print(f"{report.file}: {report.error.removeprefix(report.file + ': ')}", file=out)
+        return
+    print(f"{report.file}: {report.records} records ({report.format}, {report.file_type}): "
+          f"{report.imported} imported, {report.duplicates} duplicates, {report.bad} bad", file=out)
+    for error in report.errors[:10]:
+        print(f"  {report.file}: {error['where']} {error['line']}: {error['reason']}", file=out)
+    if report.bad > 10:
+        print(f"  ... and {report.bad - 10} more bad records (see --json for the first 100)", file=out)
+
+
+class _ProgressBar:
+    """A tqdm byte bar on stderr, created on the first update so that tiny imports print nothing extra."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._total = 0
+
+    def update(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self._bar is None or total != self._total:
+            self.close()
+            self._total = total
+            self._bar = tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, leave=False,
+                             disable=not sys.stderr.isatty(), desc="importing")
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def cmd_stats(args: argparse.Namespace, human: TextIO) -> int:
+    """Print sample counts grouped by the requested keys."""
+    from blossom_studio.stats import parse_group_keys, sample_stats
+
+    try:
+        keys = parse_group_keys(args.by)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    with _open(args) as store:
+        rows = sample_stats(store, keys)
+    _print_table(rows, human)
+    if args.json:
+        _emit_json(rows)
+    return EXIT_OK
+
+
+def _print_table(rows: list[dict[str, Any]], out: TextIO) -> None:
+    if not rows:
+        print("no samples yet: import some with `python -m blossom_studio import FILE`", file=out)
+        return
+    names = list(rows[0])
+    cells = [[str(row[name]) for name in names] for row in rows]
+    widths = [max(len(name), *(len(cell[i]) for cell in cells)) for i, name in enumerate(names)]
+    print("  ".join(name.ljust(width) for name, width in zip(names, widths, strict=True)), file=out)
+    for cell in cells:
+        print("  ".join(value.ljust(width) for value, width in zip(cell, widths, strict=True)), file=out)
+
+
+def cmd_serve(args: argparse.Namespace, human: TextIO) -> int:
+    """Start the Gradio studio on the configured database."""
+    from blossom_studio.ui.app import serve
+
+    serve(settings.db_path(args.db), host=args.host, port=args.port)
+    return EXIT_OK

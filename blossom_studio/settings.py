@@ -1,0 +1,23 @@
+"""Paths and environment variables that configure the studio."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_DIR / "data"
+SAMPLE_DIR = DATA_DIR / "sample"
+DEFAULT_DB_PATH = DATA_DIR / "studio.duckdb"
+
+DB_ENV = "BLOSSOM_STUDIO_DB"
+
+
+def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Return the database path: the explicit one, else $BLOSSOM_STUDIO_DB, else data/studio.duckdb."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(DB_ENV)
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_DB_PATH

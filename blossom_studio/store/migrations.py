@@ -1,0 +1,96 @@
+"""Schema migrations: small named functions applied in order, each in its own transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import duckdb
+
+if TYPE_CHECKING:
+    from blossom_studio.store.db import Store
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+
+
+def m001_initial(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Create the imports, samples and candidates tables."""
+    cursor.execute(
+        """
+        CREATE TABLE imports (
+            id VARCHAR NOT NULL,
+            path VARCHAR NOT NULL,
+            file_type VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            source VARCHAR,
+            records BIGINT NOT NULL,
+            imported BIGINT NOT NULL,
+            duplicates BIGINT NOT NULL,
+            bad BIGINT NOT NULL,
+            errors JSON NOT NULL,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+    cursor.execute(
+        """
+        CREATE TABLE samples (
+            id VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            source_id VARCHAR,
+            type VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            messages JSON NOT NULL,
+            metadata JSON NOT NULL,
+            reference VARCHAR,
+            content_hash VARCHAR NOT NULL,
+            import_id VARCHAR,
+            row_number BIGINT,
+            turns INTEGER NOT NULL,
+            status VARCHAR NOT NULL DEFAULT 'active',
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )
+        """
+    )
+    cursor.execute(
+        """
+        CREATE TABLE candidates (
+            id VARCHAR NOT NULL,
+            sample_id VARCHAR NOT NULL,
+            job_id VARCHAR,
+            model VARCHAR,
+            label VARCHAR,
+            position INTEGER NOT NULL,
+            message JSON NOT NULL,
+            finish_reason VARCHAR,
+            call_key VARCHAR,
+            origin VARCHAR NOT NULL,
+            extra JSON,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )
+        """
+    )
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("001_initial", m001_initial),
+]
+
+
+def apply_migrations(store: Store) -> list[str]:
+    """Apply every migration not yet recorded in `_migrations`; return the names applied now."""
+    with store.write() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
+    done = {row[0] for row in store.query("SELECT name FROM _migrations")}
+    applied: list[str] = []
+    for name, migration in MIGRATIONS:
+        if name in done:
+            continue
+        with store.write() as cursor:
+            migration(cursor)
+            cursor.execute("INSERT INTO _migrations VALUES (?, current_timestamp)", [name])
+        applied.append(name)
+    return applied
