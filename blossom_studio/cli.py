@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from blossom_studio import __version__, settings
 
@@ -17,11 +18,18 @@ class CommandError(Exception):
     """A problem with the user's input, printed as one line; exits with code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit code 2), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for every command."""
     from blossom_studio.ingest.layouts import FORMATS
 
-    parser = argparse.ArgumentParser(prog="python -m blossom_studio",
+    parser = _Parser(prog="python -m blossom_studio",
                                      description="Blossom Studio: curate Chinese and English fine-tuning data.")
     parser.add_argument("--version", action="version", version=f"blossom-studio {__version__}")
     parser.add_argument("--db", help=f"studio database file (default ${settings.DB_ENV} or data/studio.duckdb)")
@@ -41,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print the rows as JSON on the last line")
 
     serve = commands.add_parser("serve", help="start the studio in the browser (what `python app.py` runs)")
+    serve.add_argument("--db", default=argparse.SUPPRESS, help="studio database file")
     serve.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 7860, or $PORT)")
     return parser
@@ -60,6 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # an internal error: one line, never a traceback, unless asked for
+        if os.environ.get("BLOSSOM_STUDIO_DEBUG"):
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {exc}); set BLOSSOM_STUDIO_DEBUG=1 for the traceback",
+              file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -97,9 +112,9 @@ def cmd_import(args: argparse.Namespace, human: TextIO) -> int:
         _print_report(report, human)
     if args.json:
         _emit_json([report.as_dict() for report in reports])
-    imported = sum(report.imported for report in reports)
+    valid = sum(report.imported + report.duplicates for report in reports)  # a re-import is no worse than the first
     problems = any(report.error or report.bad for report in reports)
-    if problems and imported == 0:
+    if problems and valid == 0:
         return EXIT_USAGE
     return EXIT_FAILED if problems else EXIT_OK
 

@@ -30,6 +30,14 @@ SAMPLE_COLUMNS = ("id", "source", "source_id", "type", "format", "messages", "me
 CANDIDATE_COLUMNS = ("id", "sample_id", "model", "label", "position", "message", "origin", "extra")
 
 
+_NO_RECORDS = {
+    "csv": "the CSV file has a header but no rows (no records)",
+    "tsv": "the TSV file has a header but no rows (no records)",
+    "json": "the JSON document holds no records (an empty list)",
+    "parquet": "the Parquet file has no rows (no records)",
+}
+
+
 class ImportCancelled(Exception):
     """The import was cancelled; the file's transaction was rolled back."""
 
@@ -79,6 +87,20 @@ def _content_hash(sample: Sample, messages_json: bytes, metadata_json: bytes, ca
     for cand, text in zip(sample.candidates, candidate_jsons, strict=True):
         digest.update(b"\0" + text + _dumps([cand.model, cand.label, cand.extra]))
     return digest.hexdigest()
+
+
+def _convert(layout: Layout, record: dict[str, Any]) -> Sample:
+    """Convert one record; an adapter that trips over a record it does not fit fails that record, not the file."""
+    try:
+        return layout.convert(record)
+    except RecordError:
+        raise
+    except Exception as exc:  # a forced --format on a record of another layout, or an adapter bug
+        keys = ", ".join(list(record)[:20]) or "none"
+        if not layout.matches(record):
+            raise RecordError(f"the record is not in the {layout.name} layout (it has the keys [{keys}])") from exc
+        raise RecordError(f"the {layout.name} layout failed on this record ({type(exc).__name__}: {exc}); "
+                          "this is a bug in the importer, please report it") from exc
 
 
 class _BatchWriter:
@@ -169,7 +191,7 @@ class FileImport:
                     continue
                 try:
                     layout = self._layout_for(record)
-                    sample = layout.convert(record)
+                    sample = _convert(layout, record)
                 except RecordError as exc:
                     self._bad(records.position_kind, position, exc)
                     continue
@@ -198,9 +220,17 @@ class FileImport:
                 if len(samples["id"]) >= BATCH_SIZE:
                     self._flush(writer, samples, candidates, records.bytes_read(), records.total_bytes)
             self._flush(writer, samples, candidates, records.total_bytes, records.total_bytes)
+        except ImportFileError as exc:  # found while reading (a bad CSV header, a lone JSON scalar...)
+            writer.close(commit=False)
+            report.error, report.imported, report.candidates = str(exc), 0, 0
+            return report
         except BaseException:
             writer.close(commit=False)
             raise
+        if report.records == 0:
+            writer.close(commit=False)
+            report.error = f"{self.path}: {_NO_RECORDS.get(records.file_type.split('+')[0], 'no records')}"
+            return report
         report.format = self._format_name()
         report.import_id = import_id if report.imported else None
         finished = datetime.now(timezone.utc).replace(tzinfo=None)

@@ -101,5 +101,9 @@ def open_store(path: str | Path, *, read_only: bool = False) -> Store:
         raise StoreError(f"cannot open the studio database {db_file}: {exc}") from None
     store = Store(connection, db_file)
     if not read_only:
-        apply_migrations(store)
+        try:
+            apply_migrations(store)
+        except BaseException:
+            store.close()
+            raise
     return store

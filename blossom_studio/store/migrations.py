@@ -14,7 +14,7 @@ Migration = Callable[[duckdb.DuckDBPyConnection], None]
 
 
 def m001_initial(cursor: duckdb.DuckDBPyConnection) -> None:
-    """Create the imports, samples and candidates tables."""
+    """Create the imports, samples and candidates tables (conversation text compressed with zstd)."""
     cursor.execute(
         """
         CREATE TABLE imports (
@@ -41,8 +41,8 @@ def m001_initial(cursor: duckdb.DuckDBPyConnection) -> None:
             source_id VARCHAR,
             type VARCHAR NOT NULL,
             format VARCHAR NOT NULL,
-            messages JSON NOT NULL,
-            metadata JSON NOT NULL,
+            messages JSON USING COMPRESSION zstd NOT NULL,
+            metadata JSON USING COMPRESSION zstd NOT NULL,
             reference VARCHAR,
             content_hash VARCHAR NOT NULL,
             import_id VARCHAR,
@@ -62,7 +62,7 @@ def m001_initial(cursor: duckdb.DuckDBPyConnection) -> None:
             model VARCHAR,
             label VARCHAR,
             position INTEGER NOT NULL,
-            message JSON NOT NULL,
+            message JSON USING COMPRESSION zstd NOT NULL,
             finish_reason VARCHAR,
             call_key VARCHAR,
             origin VARCHAR NOT NULL,

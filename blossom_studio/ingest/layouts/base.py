@@ -54,6 +54,24 @@ def system_messages(record: dict[str, Any], used: set[str]) -> list[dict[str, An
     return [message("system", text, "system")] if text and text.strip() else []
 
 
+def history_messages(record: dict[str, Any], used: set[str]) -> list[dict[str, Any]]:
+    """Return the earlier turns of an Alpaca/ChatGLM `history` list of [prompt, answer] pairs, marking it used."""
+    if "history" not in record:
+        return []
+    used.add("history")
+    history = record["history"] or []
+    if not isinstance(history, list):
+        raise RecordError(f"expected a list of [prompt, answer] pairs, got {type_name(history)}", "history")
+    messages = []
+    for index, pair in enumerate(history):
+        where = f"history[{index}]"
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise RecordError("expected a [prompt, answer] pair", where)
+        messages.append(message("user", pair[0], f"{where}[0]"))
+        messages.append(message("assistant", pair[1], f"{where}[1]"))
+    return messages
+
+
 def prompt_text(record: dict[str, Any], used: set[str], keys: tuple[str, ...] = PROMPT_KEYS) -> str | None:
     """Return the prompt from the first prompt field, with an Alpaca `input` appended on a new line."""
     key = first_key(record, keys)
@@ -61,9 +79,9 @@ def prompt_text(record: dict[str, Any], used: set[str], keys: tuple[str, ...] = 
         return None
     used.add(key)
     text = get_text(record, key)
-    if key == "instruction" and record.get("input") is not None:
+    if key == "instruction" and "input" in record:
         used.add("input")
-        extra = get_text(record, "input")
+        extra = get_text(record, "input", required=False)
         if extra and extra.strip():
             text = f"{text}\n{extra}"
     if not text or not text.strip():

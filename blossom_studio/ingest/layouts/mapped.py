@@ -36,6 +36,21 @@ def _lookup(record: dict[str, Any], dotted: str) -> Any:
     return value
 
 
+def _without(record: dict[str, Any], parts: list[str]) -> dict[str, Any]:
+    """Return a copy of `record` without the field at the dotted path `parts`, dropping objects left empty."""
+    head, rest = parts[0], parts[1:]
+    if head not in record:
+        return record
+    kept = dict(record)
+    if rest and isinstance(kept[head], dict):
+        inner = _without(kept[head], rest)
+        if inner:
+            kept[head] = inner
+            return kept
+    del kept[head]
+    return kept
+
+
 class MappedLayout(Layout):
     """Reads the prompt, response, reference, system, chosen and rejected from the fields the user named."""
 
@@ -60,8 +75,10 @@ class MappedLayout(Layout):
             messages.append(message("assistant", fields["response"], self.mapping["response"]))
         candidates = [candidate(_lookup(record, self.mapping[label]), self.mapping[label], model=None, label=label)
                       for label in ("chosen", "rejected") if label in self.mapping]
-        used = {source.split(".")[0] for source in self.mapping.values()}
-        sample = finish(record, check_conversation(messages, self.mapping["prompt"]), used,
+        unmapped = record  # every field the mapping does not name, nested ones too, lands in metadata
+        for source in self.mapping.values():
+            unmapped = _without(unmapped, source.split("."))
+        sample = finish(unmapped, check_conversation(messages, self.mapping["prompt"]), set(),
                         reference=fields.get("reference") or None, candidates=candidates)
         if fields.get("id") is not None:
             sample.source_id = fields["id"]

@@ -19,7 +19,7 @@ from blossom_studio.ingest.layouts.sharegpt import sharegpt_messages
 from blossom_studio.ingest.records import Candidate, Sample, check_conversation, message, messages_from_list
 
 PAIR_KEYS = (("chosen", "rejected"), ("response_chosen", "response_rejected"))
-PROMPT_KEYS = ("prompt", "question", "instruction", "query")
+PROMPT_KEYS = ("prompt", "question", "instruction", "query", "input")
 RATING_KEYS = {"chosen": ("chosen_rating", "score_chosen", "chosen_score"),
                "rejected": ("rejected_rating", "score_rejected", "rejected_score")}
 MODEL_KEYS = {"chosen": ("chosen_model", "model_chosen"), "rejected": ("rejected_model", "model_rejected")}
@@ -61,37 +61,40 @@ class PreferenceLayout(Layout):
             chosen_key, rejected_key = next((a, b) for a, b in PAIR_KEYS if a in record and b in record)
             used.update((chosen_key, rejected_key))
             answers = {"chosen": (record[chosen_key], chosen_key), "rejected": (record[rejected_key], rejected_key)}
+        system = system_messages(record, used)
         prompt = self._prompt(record, used)
+        transcripts = prompt is None  # without a prompt field, every answer may be a whole HH transcript
         candidates: list[Candidate] = []
         for label, (value, path) in answers.items():
-            context, answer = self._split_answer(value, path, prompt)
+            context, answer = self._split_answer(value, path, prompt, transcripts=transcripts)
             if prompt is None:
                 prompt = context
             elif context is not None and context != prompt:
                 raise RecordError("the conversation before this answer differs from the prompt", path)
             candidates.append(self._candidate(record, used, label, answer, path))
         if prompt is None:
-            raise RecordError("no prompt found (looked for prompt, question, instruction, conversations, messages)")
-        return finish(record, check_conversation(prompt, "prompt"), used, candidates=candidates,
+            raise RecordError("no prompt found (looked for prompt, question, instruction, input, conversations, "
+                              "messages); map it with --map prompt=FIELD,chosen=FIELD,rejected=FIELD")
+        return finish(record, check_conversation(system + prompt, "prompt"), used, candidates=candidates,
                       reference=reference_of(record, used))
 
     def _prompt(self, record: dict[str, Any], used: set[str]) -> list[dict[str, Any]] | None:
-        system = system_messages(record, used)
+        """Return the prompt turns from the record's own prompt field (without a top-level system), or None."""
         if "conversations" in record:
             used.add("conversations")
-            return system + sharegpt_messages(record["conversations"], "conversations")
+            return sharegpt_messages(record["conversations"], "conversations")
         if "messages" in record:
             used.add("messages")
-            return system + messages_from_list(record["messages"], "messages")
-        if first_key(record, PROMPT_KEYS) is None:
-            return system or None
-        prompt = record[first_key(record, PROMPT_KEYS)]
-        if isinstance(prompt, list):
-            used.add(first_key(record, PROMPT_KEYS))
-            return system + messages_from_list(prompt, first_key(record, PROMPT_KEYS))
-        return [*system, message("user", prompt_text(record, used, PROMPT_KEYS), "prompt")]
+            return messages_from_list(record["messages"], "messages")
+        key = first_key(record, PROMPT_KEYS)
+        if key is None:
+            return None
+        if isinstance(record[key], list):
+            used.add(key)
+            return messages_from_list(record[key], key)
+        return [message("user", prompt_text(record, used, PROMPT_KEYS), key)]
 
-    def _split_answer(self, value: Any, path: str, prompt: list[dict[str, Any]] | None
+    def _split_answer(self, value: Any, path: str, prompt: list[dict[str, Any]] | None, *, transcripts: bool
                       ) -> tuple[list[dict[str, Any]] | None, Any]:
         """Return (conversation before the answer if the value carries one, the answer itself)."""
         if isinstance(value, list):
@@ -103,7 +106,7 @@ class PreferenceLayout(Layout):
             if prompt is not None and not context:
                 context = None
             return context, turns[-1]
-        if prompt is None and _is_transcript(value):
+        if transcripts and _is_transcript(value):
             turns = hh_transcript(value, path)
             if turns[-1]["role"] != "assistant":
                 raise RecordError("the transcript does not end with an Assistant turn", path)

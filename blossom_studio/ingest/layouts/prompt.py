@@ -10,6 +10,7 @@ from blossom_studio.ingest.layouts.base import (
     Layout,
     finish,
     first_key,
+    history_messages,
     prompt_text,
     reference_of,
     system_messages,
@@ -27,7 +28,7 @@ class PromptLayout(Layout):
 
     def convert(self, record: dict[str, Any]) -> Sample:
         used: set[str] = set()
-        messages = system_messages(record, used)
+        messages = system_messages(record, used) + history_messages(record, used)
         messages.append(message("user", prompt_text(record, used), "prompt"))
         response_key = first_key(record, RESPONSE_KEYS)
         if response_key is not None and response_key not in used:

@@ -1,0 +1,1 @@
+"""The Gradio studio: one module per tab, over the library API."""

@@ -1,0 +1,31 @@
+"""Shared fixtures: a fresh studio database per test and the real public data beside the checkout."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from blossom_studio.store import Store, open_store
+
+REALDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A new, migrated studio database in a temporary folder."""
+    with open_store(tmp_path / "studio.duckdb") as opened:
+        yield opened
+
+
+@pytest.fixture
+def realdata() -> Path:
+    """The folder of real public files; skipped when absent, but a failure when CI=true."""
+    if not REALDATA.is_dir():
+        reason = f"the real public data is not at {REALDATA} (it sits beside the checkout in ../shared/realdata)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return REALDATA
