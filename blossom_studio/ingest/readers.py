@@ -23,6 +23,7 @@ Item = tuple[Position, "dict[str, Any] | RecordError"]
 STRUCTURED_CSV_KEYS = frozenset(
     {"messages", "conversations", "conversation", "chosen", "rejected", "completions", "history", "metadata"}
 )
+RECORD_LIST_KEYS = STRUCTURED_CSV_KEYS | {"output"}  # a record with one of these lists is a record, not a wrapper
 BOM = b"\xef\xbb\xbf"
 SNIFF_BYTES = 1 << 16
 
@@ -155,9 +156,9 @@ def _sniff_json(stream: BinaryIO, head: bytes, *, whole: bool) -> str:
     """Tell JSONL from one JSON document by the first two non-blank lines.
 
     Returns "jsonl", "json", "csv" (not JSON after all), or the JSON type name of a lone scalar document.
-    JSONL: the first line is a complete object; or a complete value followed by a line that starts a JSON
-    value (a bad first record); or a damaged first line that starts with '{' followed by an object line or
-    by nothing. Anything else that starts with '[' or '{' is one document (pretty-printed or damaged).
+    JSONL: the first line is a complete object (but not a lone {"data": [...]} wrapper); or a complete value
+    followed by a line that starts a JSON value (a bad first record); or a damaged first line that starts with
+    '{' followed by an object line or by nothing. Anything else that starts with '[' or '{' is one document.
     """
     body = head.lstrip()
     first = body[:1]
@@ -168,8 +169,8 @@ def _sniff_json(stream: BinaryIO, head: bytes, *, whole: bool) -> str:
     line2 = lines[1] if len(lines) > 1 else None
     value = _parse_line(line1)
     if value is not _INVALID:
-        if isinstance(value, dict):
-            return "jsonl"
+        if isinstance(value, dict):  # one record per line, unless the only line is a {"data": [records]} wrapper
+            return "json" if line2 is None and _is_wrapper(value) else "jsonl"
         if line2 is not None and line2.lstrip()[:1] in (b"{", b"["):
             return "jsonl"
         if isinstance(value, list):
@@ -240,13 +241,18 @@ def _json_items(file: Path, stream: BinaryIO, raw: BinaryIO) -> Iterator[Item]:
             yield index, RecordError(f"expected a JSON object, got {type_name(record)}")
 
 
+def _is_wrapper(document: dict[str, Any]) -> bool:
+    records = _records_of_document(document)
+    return records is not None and not (len(records) == 1 and records[0] is document)
+
+
 def _records_of_document(document: Any) -> list[Any] | None:
     if isinstance(document, list):
         return document
     if isinstance(document, dict):
         lists = [value for value in document.values() if isinstance(value, list) and value
                  and all(isinstance(item, dict) for item in value[:10])]
-        if len(document) <= 3 and len(lists) == 1 and not {"messages", "conversations", "completions"} & set(document):
+        if len(document) <= 3 and len(lists) == 1 and not RECORD_LIST_KEYS & set(document):
             return lists[0]
         return [document]
     return None

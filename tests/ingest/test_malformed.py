@@ -1,4 +1,4 @@
-"""Bad input: every malformed file is reported with its positions and reasons, good rows import, fatal ones change nothing."""
+"""Bad input: each malformed file is reported with positions and reasons; fatal ones change nothing."""
 
 from __future__ import annotations
 
@@ -235,8 +235,12 @@ CASES = [
          errors=((1, "field 'question': the prompt is empty"),)),
     Case("alpaca-output-is-an-object", content(jsonl({"instruction": "do it", "input": "", "output": {"a": 1}})),
          fatal=True, records=1, errors=((1, "field 'output': expected a string, got object"),)),
+    Case("preference-only-chosen", content(jsonl({"prompt": "p", "chosen": "c"})), fatal=True, records=1,
+         errors=((1, "field 'rejected': missing; a preference pair needs both chosen and rejected"),)),
     Case("preference-only-chosen-forced", content(jsonl({"prompt": "p", "chosen": "c"})), fatal=True, records=1,
-         format_name="preference", errors=((1, "not in the preference layout (it has the keys [prompt, chosen])"),)),
+         format_name="preference", errors=((1, "field 'rejected': missing"),)),
+    Case("preference-forced-on-a-prompt", content(jsonl({"question": "q"})), fatal=True, records=1,
+         format_name="preference", errors=((1, "not in the preference layout (it has the keys [question])"),)),
     Case("preference-output-three-answers", content(jsonl({"prompt": "p", "output": ["a", "b", "c"]})), fatal=True,
          records=1, errors=((1, "field 'output': expected [chosen, rejected], got 3 answers"),)),
     Case("preference-chosen-is-a-number", content(jsonl({"prompt": "p", "chosen": 5, "rejected": "r"})),
@@ -394,13 +398,39 @@ def test_numbers_as_text_are_accepted(store: Store, tmp_path: Path) -> None:
     assert json.loads(rows[1][0])[0]["content"] == "7" and rows[1][1] == "18"
 
 
-@pytest.mark.xfail(strict=True, reason="layouts bug (reported): {prompt, chosen} without 'rejected' is detected as a "
-                                       "prompt record and imported with 'chosen' hidden in metadata")
-def test_preference_with_only_chosen_is_reported(store: Store, tmp_path: Path) -> None:
-    path = tmp_path / "half_pairs.jsonl"
-    path.write_bytes(jsonl({"prompt": "p", "chosen": "c"}))
+def test_a_first_line_longer_than_the_sniffing_window_does_not_hide_the_other_lines(store: Store,
+                                                                                    tmp_path: Path) -> None:
+    """A 200 kB first record used to make the file look like one JSON document and the lines after it vanish."""
+    path = tmp_path / "long_first.jsonl"
+    path.write_bytes(jsonl(chat("x" * 200_000), GOOD_1, GOOD_2))
     [report] = import_files(store, [path])
-    assert report.bad == 1 and "rejected" in report.errors[0]["reason"]
+    assert (report.file_type, report.records, report.imported, report.bad) == ("jsonl", 3, 3, 0)
+
+
+@pytest.mark.parametrize("data", [
+    compact({"data": [GOOD_1, GOOD_2]}),
+    compact({"data": [GOOD_1, GOOD_2]}) + b"\n",
+    json.dumps({"version": 1, "data": [GOOD_1, GOOD_2]}, indent=2).encode(),
+    compact({"data": [GOOD_1, GOOD_2], "pad": "y" * 100_000}),
+], ids=["one-line", "one-line-newline", "pretty", "longer-than-the-window"])
+def test_a_wrapper_document_is_read_as_its_list_of_records(data: bytes, store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "wrapped.json"
+    path.write_bytes(data)
+    [report] = import_files(store, [path])
+    assert (report.file_type, report.records, report.imported, report.bad) == ("json", 2, 2, 0)
+
+
+FIREFLY = {"conversation": [{"human": "你好", "assistant": "你好！"}, {"human": "再见", "assistant": "再见！"}]}
+
+
+@pytest.mark.parametrize("data", [compact(FIREFLY), line(FIREFLY), json.dumps(FIREFLY, indent=2).encode()],
+                         ids=["one-line", "one-line-newline", "pretty"])
+def test_a_lone_record_with_a_list_of_turns_is_not_mistaken_for_a_wrapper(data: bytes, store: Store,
+                                                                          tmp_path: Path) -> None:
+    path = tmp_path / "one_firefly.json"
+    path.write_bytes(data)
+    [report] = import_files(store, [path])
+    assert (report.records, report.imported, report.bad, report.format) == (1, 1, 0, "firefly")
 
 
 def test_gzip_cut_in_the_middle_keeps_the_lines_before_the_damage(store: Store, tmp_path: Path) -> None:

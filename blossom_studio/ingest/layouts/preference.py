@@ -45,7 +45,7 @@ class PreferenceLayout(Layout):
     name = "preference"
 
     def matches(self, record: dict[str, Any]) -> bool:
-        if any(a in record and b in record for a, b in PAIR_KEYS):
+        if any(a in record or b in record for a, b in PAIR_KEYS):
             return True
         return isinstance(record.get("output"), list) and first_key(record, PROMPT_KEYS) is not None
 
@@ -58,7 +58,11 @@ class PreferenceLayout(Layout):
             used.add("output")
             answers = {"chosen": (pair[0], "output[0]"), "rejected": (pair[1], "output[1]")}
         else:
-            chosen_key, rejected_key = next((a, b) for a, b in PAIR_KEYS if a in record and b in record)
+            chosen_key, rejected_key = next((a, b) for a, b in PAIR_KEYS if a in record or b in record)
+            for key in (chosen_key, rejected_key):
+                if key not in record:
+                    raise RecordError(f"missing; a preference pair needs both {chosen_key} and {rejected_key} "
+                                      f"(for a single answer use --map prompt=FIELD,response={chosen_key})", key)
             used.update((chosen_key, rejected_key))
             answers = {"chosen": (record[chosen_key], chosen_key), "rejected": (record[rejected_key], rejected_key)}
         system = system_messages(record, used)
