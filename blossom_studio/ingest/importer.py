@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import orjson
+import numpy as np
 import pyarrow as pa
 
 from blossom_studio.ingest.errors import ImportFileError, RecordError
-from blossom_studio.ingest.layouts import BY_NAME, FORMATS, Layout, MappedLayout, detect
-from blossom_studio.ingest.readers import open_records
-from blossom_studio.ingest.records import Sample
+from blossom_studio.ingest.layouts import BY_NAME, FORMATS, Layout, MappedLayout
+from blossom_studio.ingest.parallel import prepared_items, worth_parallel
+from blossom_studio.ingest.prepare import LayoutChooser, Prepared, dumps, prepare
+from blossom_studio.ingest.readers import RecordSource, open_records
 from blossom_studio.store import Store
 
 BATCH_SIZE = 20_000
@@ -36,6 +36,20 @@ _NO_RECORDS = {
     "json": "the JSON document holds no records (an empty list)",
     "parquet": "the Parquet file has no rows (no records)",
 }
+
+
+def _arrow_table(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Transpose rows into an Arrow table; columns of UTF-8 JSON bytes become strings without re-encoding."""
+    columns = []
+    for values in zip(*rows, strict=True):
+        if isinstance(values[0], bytes):
+            offsets = np.zeros(len(values) + 1, dtype=np.int64)
+            np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)), out=offsets[1:])
+            columns.append(pa.LargeStringArray.from_buffers(len(values), pa.py_buffer(offsets),
+                                                            pa.py_buffer(b"".join(values))))
+        else:
+            columns.append(pa.array(values))
+    return pa.table(columns, names=list(names))
 
 
 class ImportCancelled(Exception):
@@ -63,10 +77,6 @@ class ImportReport:
         return asdict(self)
 
 
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=str)
-
-
 GENERIC_STEMS = frozenset({"test", "train", "dev", "valid", "validation", "eval", "data", "dataset", "all", "sample"})
 
 
@@ -76,31 +86,6 @@ def default_source(path: Path) -> str:
     if stem.lower() in GENERIC_STEMS and path.parent.name:
         return f"{path.parent.name}/{stem}"
     return stem
-
-
-def _content_hash(sample: Sample, messages_json: bytes, metadata_json: bytes, candidate_jsons: list[bytes]) -> str:
-    """Hash everything a record carries (not its source name), so only a true re-import counts as duplicate."""
-    digest = hashlib.blake2b(messages_json, digest_size=16)
-    digest.update(b"\0" + (sample.reference or "").encode("utf-8", "surrogatepass"))
-    digest.update(b"\0" + (sample.source_id or "").encode("utf-8", "surrogatepass"))
-    digest.update(b"\0" + metadata_json)
-    for cand, text in zip(sample.candidates, candidate_jsons, strict=True):
-        digest.update(b"\0" + text + _dumps([cand.model, cand.label, cand.extra]))
-    return digest.hexdigest()
-
-
-def _convert(layout: Layout, record: dict[str, Any]) -> Sample:
-    """Convert one record; an adapter that trips over a record it does not fit fails that record, not the file."""
-    try:
-        return layout.convert(record)
-    except RecordError:
-        raise
-    except Exception as exc:  # a forced --format on a record of another layout, or an adapter bug
-        keys = ", ".join(list(record)[:20]) or "none"
-        if not layout.matches(record):
-            raise RecordError(f"the record is not in the {layout.name} layout (it has the keys [{keys}])") from exc
-        raise RecordError(f"the {layout.name} layout failed on this record ({type(exc).__name__}: {exc}); "
-                          "this is a bug in the importer, please report it") from exc
 
 
 class _BatchWriter:
@@ -166,7 +151,6 @@ class FileImport:
         self.cancel = cancel
         self.report = ImportReport(file=str(path))
         self._layouts_seen: dict[str, int] = {}
-        self._detected: dict[tuple[Any, ...], Layout] = {}
 
     def run(self, seen_hashes: set[str]) -> ImportReport:
         report = self.report
@@ -180,46 +164,23 @@ class FileImport:
         import_id = uuid.uuid4().hex[:12]
         source_name = self.source or default_source(self.path)
         writer = _BatchWriter(self.store)
-        samples: dict[str, list[Any]] = {name: [] for name in SAMPLE_COLUMNS}
-        candidates: dict[str, list[Any]] = {name: [] for name in CANDIDATE_COLUMNS}
-        new_hashes: set[str] = set()
+        self._samples: list[tuple[Any, ...]] = []
+        self._candidates: list[tuple[Any, ...]] = []
+        self._new_hashes: set[str] = set()
+        self._seen_hashes = seen_hashes
+        self._row_prefix = (import_id, source_name)
+        if worth_parallel(records.file_type, records.total_bytes):
+            records.items.close()
+            chunks = prepared_items(self.path, records.total_bytes, self.forced_layout)
+        else:
+            chunks = _sequential(records, LayoutChooser(self.forced_layout))
         try:
-            for position, record in records.items:
-                report.records += 1
-                if isinstance(record, RecordError):
-                    self._bad(records.position_kind, position, record)
-                    continue
-                try:
-                    layout = self._layout_for(record)
-                    sample = _convert(layout, record)
-                except RecordError as exc:
-                    self._bad(records.position_kind, position, exc)
-                    continue
-                messages_json = _dumps(sample.messages)
-                metadata_json = _dumps(sample.metadata)
-                candidate_jsons = [_dumps(c.message) for c in sample.candidates]
-                content_hash = _content_hash(sample, messages_json, metadata_json, candidate_jsons)
-                self._layouts_seen[layout.name] = self._layouts_seen.get(layout.name, 0) + 1
-                if content_hash in seen_hashes or content_hash in new_hashes:
-                    report.duplicates += 1
-                    continue
-                new_hashes.add(content_hash)
-                sample_id = content_hash[:16]
-                row = (sample_id, self.source or sample.source or source_name, sample.source_id, "chat",
-                       layout.name, messages_json.decode(), metadata_json.decode(), sample.reference,
-                       content_hash, import_id, position,
-                       sum(1 for m in sample.messages if m["role"] == "user"))
-                for name, value in zip(SAMPLE_COLUMNS, row, strict=True):
-                    samples[name].append(value)
-                for index, (cand, text) in enumerate(zip(sample.candidates, candidate_jsons, strict=True)):
-                    cand_row = (f"{sample_id}-{index}", sample_id, cand.model, cand.label, index, text.decode(),
-                                "import", _dumps(cand.extra).decode() if cand.extra else None)
-                    for name, value in zip(CANDIDATE_COLUMNS, cand_row, strict=True):
-                        candidates[name].append(value)
-                report.imported += 1
-                if len(samples["id"]) >= BATCH_SIZE:
-                    self._flush(writer, samples, candidates, records.bytes_read(), records.total_bytes)
-            self._flush(writer, samples, candidates, records.total_bytes, records.total_bytes)
+            for done_bytes, items in chunks:
+                for item in items:
+                    self._take(item, records.position_kind)
+                    if len(self._samples) >= BATCH_SIZE:
+                        self._flush(writer, done_bytes, records.total_bytes)
+            self._flush(writer, records.total_bytes, records.total_bytes)
         except ImportFileError as exc:  # found while reading (a bad CSV header, a lone JSON scalar...)
             writer.close(commit=False)
             report.error, report.imported, report.candidates = str(exc), 0, 0
@@ -240,40 +201,50 @@ class FileImport:
                 "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [import_id, str(self.path.resolve()), report.file_type, report.format, source_name,
                  report.records, report.imported, report.duplicates, report.bad,
-                 _dumps(report.errors).decode(), started, finished],
+                 dumps(report.errors).decode(), started, finished],
             )
 
         writer.close(commit=report.imported > 0, finish=record_import)
         if report.imported:
-            seen_hashes.update(new_hashes)
+            seen_hashes.update(self._new_hashes)
         return report
 
-    def _layout_for(self, record: dict[str, Any]) -> Layout:
-        if self.forced_layout is not None:
-            return self.forced_layout
-        signature = (tuple(record), type(record.get("output")), type(record.get("chosen")))
-        layout = self._detected.get(signature)
-        if layout is None:
-            layout = self._detected[signature] = detect(record)
-        return layout
+    def _take(self, item: Prepared | tuple[int, RecordError], position_kind: str) -> None:
+        """Count one prepared record and queue it unless it is bad or a duplicate."""
+        report = self.report
+        report.records += 1
+        if not isinstance(item, Prepared):
+            self._bad(position_kind, item[0], item[1])
+            return
+        self._layouts_seen[item.layout] = self._layouts_seen.get(item.layout, 0) + 1
+        if item.content_hash in self._seen_hashes or item.content_hash in self._new_hashes:
+            report.duplicates += 1
+            return
+        self._new_hashes.add(item.content_hash)
+        sample_id = item.content_hash[:16]
+        import_id, source_name = self._row_prefix
+        self._samples.append((sample_id, self.source or item.source or source_name, item.source_id, "chat",
+                              item.layout, item.messages, item.metadata, item.reference, item.content_hash,
+                              import_id, item.position, item.turns))
+        for index, (model, label, text, extra) in enumerate(item.candidates):
+            self._candidates.append((f"{sample_id}-{index}", sample_id, model, label, index, text, "import", extra))
+        report.imported += 1
 
     def _bad(self, kind: str, position: int, error: RecordError) -> None:
         self.report.bad += 1
         if len(self.report.errors) < MAX_ERRORS_KEPT:
             self.report.errors.append({"line": position, "reason": error.describe(), "where": kind})
 
-    def _flush(self, writer: _BatchWriter, samples: dict[str, list[Any]], candidates: dict[str, list[Any]],
-               done_bytes: int, total_bytes: int) -> None:
+    def _flush(self, writer: _BatchWriter, done_bytes: int, total_bytes: int) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise ImportCancelled(f"{self.path}: import cancelled; nothing from this file was kept")
-        if samples["id"]:
-            writer.put("samples", pa.table(samples))
-        if candidates["id"]:
-            self.report.candidates += len(candidates["id"])
-            writer.put("candidates", pa.table(candidates))
-        for columns in (samples, candidates):
-            for values in columns.values():
-                values.clear()
+        if self._samples:
+            writer.put("samples", _arrow_table(SAMPLE_COLUMNS, self._samples))
+        if self._candidates:
+            self.report.candidates += len(self._candidates)
+            writer.put("candidates", _arrow_table(CANDIDATE_COLUMNS, self._candidates))
+        self._samples = []
+        self._candidates = []
         if self.progress is not None:
             self.progress(done_bytes, total_bytes)
 
@@ -284,6 +255,17 @@ class FileImport:
             return next(iter(self._layouts_seen))
         ranked = sorted(self._layouts_seen, key=self._layouts_seen.__getitem__, reverse=True)
         return "mixed: " + ", ".join(ranked)
+
+
+def _sequential(records: RecordSource, chooser: LayoutChooser, group: int = 2048) -> Iterator[tuple[int, list[Any]]]:
+    """Prepare records one by one in this process, yielding them in groups with the bytes read so far."""
+    items: list[Any] = []
+    for position, record in records.items:
+        items.append(prepare(position, record, chooser))
+        if len(items) >= group:
+            yield records.bytes_read(), items
+            items = []
+    yield records.total_bytes, items
 
 
 def resolve_layout(format_name: str = "auto", mapping: dict[str, str] | None = None) -> Layout | None:

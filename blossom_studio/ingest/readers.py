@@ -85,9 +85,10 @@ def open_records(path: str | os.PathLike[str]) -> RecordSource:
     if first in (b"[", b"{", *(bytes([c]) for c in b'"-0123456789tfn')):
         kind = _sniff_json(stream, text_head, whole=len(head) < SNIFF_BYTES)
         if kind == "jsonl":
-            return RecordSource(file, "jsonl" + suffix, "line", total, _jsonl_items(stream, raw), raw.tell)
+            return RecordSource(file, "jsonl" + suffix, "line", total, _jsonl_items(stream, raw), _position(raw, total))
         if kind == "json":
-            return RecordSource(file, "json" + suffix, "item", total, _json_items(file, stream, raw), raw.tell)
+            return RecordSource(file, "json" + suffix, "item", total, _json_items(file, stream, raw),
+                                _position(raw, total))
         if kind != "csv":
             raw.close()
             raise ImportFileError(f"{file}: the file is a single JSON {kind}, not a record or a list of records")
@@ -97,7 +98,12 @@ def open_records(path: str | os.PathLike[str]) -> RecordSource:
                               "Parquet")
     delimiter = "\t" if b"\t" in text_head.split(b"\n", 1)[0] else ","
     kind = ("tsv" if delimiter == "\t" else "csv") + suffix
-    return RecordSource(file, kind, "line", total, _csv_items(file, stream, raw, delimiter), raw.tell)
+    return RecordSource(file, kind, "line", total, _csv_items(file, stream, raw, delimiter), _position(raw, total))
+
+
+def _position(raw: BinaryIO, total: int) -> Callable[[], int]:
+    """Return a function giving the bytes read so far, or the whole size once the file is closed."""
+    return lambda: total if raw.closed else raw.tell()
 
 
 def _read_head(stream: BinaryIO) -> bytes:
@@ -192,24 +198,26 @@ def _json_reason(line: bytes, error: Exception) -> str:
     return f"invalid JSON ({message})"
 
 
+def parse_jsonl_line(line: bytes) -> dict[str, Any] | RecordError:
+    """Parse one non-blank JSONL line into a record object, or say why it is not one."""
+    line = line.rstrip(b"\r\n")
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return RecordError(_json_reason(line, exc))
+    if isinstance(record, dict):
+        return record
+    return RecordError(f"expected a JSON object, got {type_name(record)}")
+
+
 def _jsonl_items(stream: BinaryIO, raw: BinaryIO) -> Iterator[Item]:
-    loads = orjson.loads
     lineno = 0
     try:
         for lineno, line in enumerate(stream, 1):
             if lineno == 1 and line.startswith(BOM):
                 line = line[len(BOM):]
-            if not line.strip():
-                continue
-            try:
-                record = loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield lineno, RecordError(_json_reason(line, exc))
-                continue
-            if isinstance(record, dict):
-                yield lineno, record
-            else:
-                yield lineno, RecordError(f"expected a JSON object, got {type_name(record)}")
+            if line.strip():
+                yield lineno, parse_jsonl_line(line)
     except (OSError, EOFError, zlib.error) as exc:
         yield lineno + 1, RecordError(f"the compressed stream ends early or is corrupt ({exc}); "
                                       "records after this line are lost")
