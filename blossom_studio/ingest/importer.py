@@ -16,7 +16,6 @@ import pyarrow as pa
 
 from blossom_studio.ingest.errors import ImportFileError, RecordError
 from blossom_studio.ingest.layouts import BY_NAME, FORMATS, Layout, MappedLayout
-from blossom_studio.ingest.parallel import prepared_items, worth_parallel
 from blossom_studio.ingest.prepare import LayoutChooser, Prepared, dumps, prepare
 from blossom_studio.ingest.readers import RecordSource, open_records
 from blossom_studio.store import Store
@@ -169,11 +168,7 @@ class FileImport:
         self._new_hashes: set[str] = set()
         self._seen_hashes = seen_hashes
         self._row_prefix = (import_id, source_name)
-        if worth_parallel(records.file_type, records.total_bytes):
-            records.items.close()
-            chunks = prepared_items(self.path, records.total_bytes, self.forced_layout)
-        else:
-            chunks = _sequential(records, LayoutChooser(self.forced_layout))
+        chunks = _sequential(records, LayoutChooser(self.forced_layout))
         try:
             for done_bytes, items in chunks:
                 for item in items:
