@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -41,8 +42,21 @@ class PeakRss:
 
     @staticmethod
     def current() -> int:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * resource.getpagesize()
+        """Resident bytes of this process and its children (the import's worker processes)."""
+        total, pids, seen = 0, [str(os.getpid())], set()
+        while pids:
+            pid = pids.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            try:
+                with open(f"/proc/{pid}/statm") as statm:
+                    total += int(statm.read().split()[1]) * resource.getpagesize()
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pids += (task / "children").read_text().split()
+            except OSError:
+                continue
+        return total
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
@@ -112,7 +126,7 @@ def main() -> None:
         print(f"duckdb read_json into a table: {duck:.2f} s", file=sys.stderr)
         studio, imported, peak = time_studio(path, folder)
         print(f"blossom studio import: {studio:.2f} s, {imported / studio:,.0f} records/s, "
-              f"peak RSS {peak / 2**30:.2f} GiB", file=sys.stderr)
+              f"peak RSS with workers {peak / 2**30:.2f} GiB", file=sys.stderr)
         pandas_seconds = None if args.skip_pandas else time_pandas(path)
         if pandas_seconds is not None:
             print(f"pandas.read_json(lines=True): {pandas_seconds:.2f} s", file=sys.stderr)

@@ -1,5 +1,6 @@
 """Entry point for `python -m blossom_studio`."""
 
-from blossom_studio.cli import main
+if __name__ == "__main__":  # guarded: import worker processes re-import the main module
+    from blossom_studio.cli import main
 
-raise SystemExit(main())
+    raise SystemExit(main())

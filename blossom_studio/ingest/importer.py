@@ -5,29 +5,43 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from blossom_studio.ingest.chunks import Chunk, parallel_chunks, sequential_chunks, worth_parallel
 from blossom_studio.ingest.errors import ImportFileError, RecordError
 from blossom_studio.ingest.layouts import BY_NAME, FORMATS, Layout, MappedLayout
-from blossom_studio.ingest.prepare import LayoutChooser, Prepared, dumps, prepare
-from blossom_studio.ingest.readers import RecordSource, open_records
+from blossom_studio.ingest.prepare import LayoutChooser, dumps
+from blossom_studio.ingest.readers import open_records
 from blossom_studio.store import Store
 
-BATCH_SIZE = 20_000
+# Rows per INSERT: DuckDB's row-group size, so each insert is compressed and written while the file is still
+# being read; smaller inserts pile up in the transaction and are all written at COMMIT.
+BATCH_SIZE = 122_880
 MAX_ERRORS_KEPT = 100
 Progress = Callable[[int, int], None]
 
-SAMPLE_COLUMNS = ("id", "source", "source_id", "type", "format", "messages", "metadata", "reference",
-                  "content_hash", "import_id", "row_number", "turns")
-CANDIDATE_COLUMNS = ("id", "sample_id", "model", "label", "position", "message", "origin", "extra")
-
+_INSERT_SAMPLES = """
+    INSERT INTO samples (id, source, source_id, type, format, messages, metadata, reference, content_hash,
+                         import_id, row_number, turns)
+    SELECT left(content_hash, 16), coalesce($1, source, $2), source_id, 'chat', format, messages, metadata,
+           reference, content_hash, $3, row_number, turns
+    FROM _batch
+"""
+_INSERT_CANDIDATES = """
+    INSERT INTO candidates (id, sample_id, model, label, position, message, origin, extra)
+    SELECT left(sample_hash, 16) || '-' || position, left(sample_hash, 16), model, label, position, message,
+           'import', extra
+    FROM _batch
+"""
 
 _NO_RECORDS = {
     "csv": "the CSV file has a header but no rows (no records)",
@@ -35,20 +49,6 @@ _NO_RECORDS = {
     "json": "the JSON document holds no records (an empty list)",
     "parquet": "the Parquet file has no rows (no records)",
 }
-
-
-def _arrow_table(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> pa.Table:
-    """Transpose rows into an Arrow table; columns of UTF-8 JSON bytes become strings without re-encoding."""
-    columns = []
-    for values in zip(*rows, strict=True):
-        if isinstance(values[0], bytes):
-            offsets = np.zeros(len(values) + 1, dtype=np.int64)
-            np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)), out=offsets[1:])
-            columns.append(pa.LargeStringArray.from_buffers(len(values), pa.py_buffer(offsets),
-                                                            pa.py_buffer(b"".join(values))))
-        else:
-            columns.append(pa.array(values))
-    return pa.table(columns, names=list(names))
 
 
 class ImportCancelled(Exception):
@@ -92,19 +92,20 @@ class _BatchWriter:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._queue: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(maxsize=3)
+        self._queue: queue.Queue[tuple[str, pa.Table, list[Any]] | None] = queue.Queue(maxsize=3)
         self._error: BaseException | None = None
         self._finish: Callable[[Any], None] | None = None
         self._commit = False
         self._thread = threading.Thread(target=self._run, name="blossom-import-writer", daemon=True)
         self._thread.start()
 
-    def put(self, table_name: str, table: pa.Table) -> None:
+    def put(self, sql: str, table: pa.Table, params: list[Any]) -> None:
+        """Queue `sql` (which reads the view `_batch`) to run over `table` in the file's transaction."""
         while True:
             if self._error is not None:
                 raise self._error
             try:
-                self._queue.put((table_name, table), timeout=0.5)
+                self._queue.put((sql, table, params), timeout=0.5)
                 return
             except queue.Full:
                 continue
@@ -120,10 +121,9 @@ class _BatchWriter:
         try:
             with self._store.write() as cursor:
                 while (item := self._queue.get()) is not None:
-                    name, batch = item
-                    columns = ", ".join(batch.column_names)
+                    sql, batch, params = item
                     cursor.register("_batch", batch)
-                    cursor.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM _batch")
+                    cursor.execute(sql, params)
                     cursor.unregister("_batch")
                 if not self._commit:
                     raise ImportCancelled
@@ -141,15 +141,16 @@ class FileImport:
     """Imports one file: sniffs it, converts each record with its layout, and writes new samples."""
 
     def __init__(self, store: Store, path: Path, *, source: str | None, layout: Layout | None,
-                 progress: Progress | None, cancel: threading.Event | None) -> None:
+                 progress: Progress | None, cancel: threading.Event | None, parallel: bool = True) -> None:
         self.store = store
         self.path = path
         self.source = source
         self.forced_layout = layout
         self.progress = progress
         self.cancel = cancel
+        self.parallel = parallel
         self.report = ImportReport(file=str(path))
-        self._layouts_seen: dict[str, int] = {}
+        self._layouts_seen: Counter[str] = Counter()
 
     def run(self, seen_hashes: set[str]) -> ImportReport:
         report = self.report
@@ -163,18 +164,21 @@ class FileImport:
         import_id = uuid.uuid4().hex[:12]
         source_name = self.source or default_source(self.path)
         writer = _BatchWriter(self.store)
-        self._samples: list[tuple[Any, ...]] = []
-        self._candidates: list[tuple[Any, ...]] = []
+        self._pending: list[tuple[pa.Table, pa.Table]] = []
+        self._pending_rows = 0
         self._new_hashes: set[str] = set()
         self._seen_hashes = seen_hashes
-        self._row_prefix = (import_id, source_name)
-        chunks = _sequential(records, LayoutChooser(self.forced_layout))
+        self._row_params = [self.source, source_name, import_id]
         try:
-            for done_bytes, items in chunks:
-                for item in items:
-                    self._take(item, records.position_kind)
-                    if len(self._samples) >= BATCH_SIZE:
-                        self._flush(writer, done_bytes, records.total_bytes)
+            if self.parallel and worth_parallel(records.file_type, records.total_bytes):
+                records.items.close()
+                chunks = parallel_chunks(self.path, records.total_bytes, self.forced_layout)
+            else:
+                chunks = sequential_chunks(records, LayoutChooser(self.forced_layout))
+            for chunk in chunks:
+                self._take(chunk, records.position_kind)
+                if self._pending_rows >= BATCH_SIZE:
+                    self._flush(writer, chunk.bytes_done, records.total_bytes)
             self._flush(writer, records.total_bytes, records.total_bytes)
         except ImportFileError as exc:  # found while reading (a bad CSV header, a lone JSON scalar...)
             writer.close(commit=False)
@@ -204,26 +208,35 @@ class FileImport:
             seen_hashes.update(self._new_hashes)
         return report
 
-    def _take(self, item: Prepared | tuple[int, RecordError], position_kind: str) -> None:
-        """Count one prepared record and queue it unless it is bad or a duplicate."""
+    def _take(self, chunk: Chunk, position_kind: str) -> None:
+        """Count a chunk, report its bad records, and keep its samples that are not duplicates."""
         report = self.report
-        report.records += 1
-        if not isinstance(item, Prepared):
-            self._bad(position_kind, item[0], item[1])
+        report.records += chunk.records
+        for position, error in chunk.errors:
+            self._bad(position_kind, position, error)
+        self._layouts_seen.update(chunk.layouts)
+        seen, new = self._seen_hashes, self._new_hashes
+        keep = []
+        for content_hash in chunk.samples.column("content_hash").to_pylist():
+            fresh = content_hash not in seen and content_hash not in new
+            if fresh:
+                new.add(content_hash)
+            keep.append(fresh)
+        kept = sum(keep)
+        report.duplicates += len(keep) - kept
+        report.imported += kept
+        if not kept:
             return
-        self._layouts_seen[item.layout] = self._layouts_seen.get(item.layout, 0) + 1
-        if item.content_hash in self._seen_hashes or item.content_hash in self._new_hashes:
-            report.duplicates += 1
-            return
-        self._new_hashes.add(item.content_hash)
-        sample_id = item.content_hash[:16]
-        import_id, source_name = self._row_prefix
-        self._samples.append((sample_id, self.source or item.source or source_name, item.source_id, "chat",
-                              item.layout, item.messages, item.metadata, item.reference, item.content_hash,
-                              import_id, item.position, item.turns))
-        for index, (model, label, text, extra) in enumerate(item.candidates):
-            self._candidates.append((f"{sample_id}-{index}", sample_id, model, label, index, text, "import", extra))
-        report.imported += 1
+        mask = pa.array(keep, type=pa.bool_())
+        samples = chunk.samples if kept == len(keep) else chunk.samples.filter(mask)
+        candidates = chunk.candidates
+        if candidates.num_rows and kept != len(keep):
+            candidates = candidates.filter(pc.take(mask, candidates.column("sample_row")))
+        if candidates.num_rows:
+            hashes = pc.take(chunk.samples.column("content_hash"), candidates.column("sample_row"))
+            candidates = candidates.append_column("sample_hash", hashes)
+        self._pending.append((samples, candidates))
+        self._pending_rows += samples.num_rows
 
     def _bad(self, kind: str, position: int, error: RecordError) -> None:
         self.report.bad += 1
@@ -233,13 +246,15 @@ class FileImport:
     def _flush(self, writer: _BatchWriter, done_bytes: int, total_bytes: int) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise ImportCancelled(f"{self.path}: import cancelled; nothing from this file was kept")
-        if self._samples:
-            writer.put("samples", _arrow_table(SAMPLE_COLUMNS, self._samples))
-        if self._candidates:
-            self.report.candidates += len(self._candidates)
-            writer.put("candidates", _arrow_table(CANDIDATE_COLUMNS, self._candidates))
-        self._samples = []
-        self._candidates = []
+        if self._pending:
+            samples = pa.concat_tables([s for s, _ in self._pending])
+            writer.put(_INSERT_SAMPLES, samples, self._row_params)
+            candidates = [c for _, c in self._pending if c.num_rows]
+            if candidates:
+                table = pa.concat_tables(candidates)
+                self.report.candidates += table.num_rows
+                writer.put(_INSERT_CANDIDATES, table, [])
+        self._pending, self._pending_rows = [], 0
         if self.progress is not None:
             self.progress(done_bytes, total_bytes)
 
@@ -250,17 +265,6 @@ class FileImport:
             return next(iter(self._layouts_seen))
         ranked = sorted(self._layouts_seen, key=self._layouts_seen.__getitem__, reverse=True)
         return "mixed: " + ", ".join(ranked)
-
-
-def _sequential(records: RecordSource, chooser: LayoutChooser, group: int = 2048) -> Iterator[tuple[int, list[Any]]]:
-    """Prepare records one by one in this process, yielding them in groups with the bytes read so far."""
-    items: list[Any] = []
-    for position, record in records.items:
-        items.append(prepare(position, record, chooser))
-        if len(items) >= group:
-            yield records.bytes_read(), items
-            items = []
-    yield records.total_bytes, items
 
 
 def resolve_layout(format_name: str = "auto", mapping: dict[str, str] | None = None) -> Layout | None:
@@ -287,7 +291,12 @@ def import_files(store: Store, paths: Iterable[str | Path], *, source: str | Non
     reports = []
     for path in paths:
         job = FileImport(store, Path(path), source=source, layout=layout, progress=progress, cancel=cancel)
-        reports.append(job.run(seen))
+        try:
+            reports.append(job.run(seen))
+        except BrokenProcessPool:  # a worker died: the file was rolled back, so read it again in this process
+            job = FileImport(store, Path(path), source=source, layout=layout, progress=progress, cancel=cancel,
+                             parallel=False)
+            reports.append(job.run(seen))
     if any(report.imported for report in reports):
         store.checkpoint()
     return reports
