@@ -153,6 +153,7 @@ class FileImport:
         self._layouts_seen: Counter[str] = Counter()
 
     def run(self, seen_hashes: set[str]) -> ImportReport:
+        """Import the file in one transaction, skipping hashes in `seen_hashes`, and return its report."""
         report = self.report
         started = datetime.now(timezone.utc).replace(tzinfo=None)
         try:

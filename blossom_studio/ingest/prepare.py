@@ -27,7 +27,6 @@ class Prepared(NamedTuple):
     candidates: list[tuple[str | None, str | None, bytes, str | None]]
 
 
-Item = "Prepared | tuple[int, RecordError]"
 
 
 def dumps(value: Any) -> bytes:

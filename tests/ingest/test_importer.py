@@ -44,3 +44,11 @@ def test_same_conversation_with_other_metadata_is_kept_but_a_true_repeat_is_not(
                   {**base, "country": "cn"}, {**base, "country": "sg"}, {**base, "country": "cn"})
     [report] = import_files(store, [path])
     assert (report.imported, report.duplicates) == (2, 1)
+
+
+def test_a_forced_layout_says_which_fields_it_looked_for(store: Store, tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "other.jsonl", {"foo": 1}, {"question": "ok?"})
+    [report] = import_files(store, [path], format_name="prompt")
+    assert (report.imported, report.bad) == (1, 1)
+    assert report.errors[0]["line"] == 1
+    assert report.errors[0]["reason"].startswith("field 'prompt': missing; looked for prompt, question, problem")

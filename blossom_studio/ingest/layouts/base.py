@@ -72,11 +72,12 @@ def history_messages(record: dict[str, Any], used: set[str]) -> list[dict[str, A
     return messages
 
 
-def prompt_text(record: dict[str, Any], used: set[str], keys: tuple[str, ...] = PROMPT_KEYS) -> str | None:
+def prompt_text(record: dict[str, Any], used: set[str], keys: tuple[str, ...] = PROMPT_KEYS) -> str:
     """Return the prompt from the first prompt field, with an Alpaca `input` appended on a new line."""
     key = first_key(record, keys)
     if key is None:
-        return None
+        raise RecordError(f"missing; looked for {', '.join(keys)} (or name yours with --map prompt=FIELD)",
+                          keys[0] if len(keys) == 1 else "prompt")
     used.add(key)
     text = get_text(record, key)
     if key == "instruction" and "input" in record:
