@@ -40,11 +40,6 @@ class RecordSource:
     bytes_read: Callable[[], int]
 
 
-def describe_position(kind: str, position: int) -> str:
-    """Say where a record is in its file, e.g. 'line 12' or 'item 3'."""
-    return f"{kind} {position}"
-
-
 def open_records(path: str | os.PathLike[str]) -> RecordSource:
     """Open `path`, sniff its content (not its extension) and return its records; raise ImportFileError if unusable."""
     file = Path(path)
