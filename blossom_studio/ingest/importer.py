@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,7 @@ class FileImport:
     def run(self, seen_hashes: set[str]) -> ImportReport:
         """Import the file in one transaction, skipping hashes in `seen_hashes`, and return its report."""
         report = self.report
-        started = datetime.now(timezone.utc).replace(tzinfo=None)
+        started = datetime.now(UTC).replace(tzinfo=None)
         try:
             records = open_records(self.path)
         except ImportFileError as exc:
@@ -194,7 +194,7 @@ class FileImport:
             return report
         report.format = self._format_name()
         report.import_id = import_id if report.imported else None
-        finished = datetime.now(timezone.utc).replace(tzinfo=None)
+        finished = datetime.now(UTC).replace(tzinfo=None)
 
         def record_import(cursor: Any) -> None:
             cursor.execute(

@@ -1,0 +1,1 @@
+"""Synthesis: strategies, prompt templates, judge-output parsing, rule filters and jobs."""
