@@ -45,7 +45,7 @@ def page_samples(store: Store, *, page: int = 1, page_size: int = 50, search: st
     """Return one page of samples that match the search text (ILIKE, Chinese or English) and source."""
     where, params = _where(search, source)
     cursor = store.read()
-    total = cursor.execute(f"SELECT count(*) FROM samples WHERE {where}", params).fetchone()[0]
+    total = cursor.execute(f"SELECT count(*) FROM samples WHERE {where}", params).fetchall()[0][0]
     page = max(1, min(page, max(1, -(-total // page_size))))
     rows = cursor.execute(
         f"""
@@ -68,9 +68,10 @@ def page_samples(store: Store, *, page: int = 1, page_size: int = 50, search: st
 def get_sample(store: Store, sample_id: str) -> dict[str, Any] | None:
     """Return a sample with its messages, metadata, reference and candidates, or None if there is none."""
     cursor = store.read()
-    row = cursor.execute(
+    rows = cursor.execute(
         "SELECT id, source, source_id, format, messages, metadata, reference, import_id, row_number "
-        "FROM samples WHERE id = ?", [sample_id]).fetchone()
+        "FROM samples WHERE id = ?", [sample_id]).fetchall()
+    row = rows[0] if rows else None
     if row is None:
         return None
     names = ("id", "source", "source_id", "format", "messages", "metadata", "reference", "import_id", "row_number")

@@ -73,8 +73,91 @@ def m001_initial(cursor: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m002_synthesis(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Create the calls cache, jobs, job items and verdicts tables of synthesis runs."""
+    cursor.execute(
+        """
+        CREATE TABLE calls (
+            key VARCHAR PRIMARY KEY,
+            endpoint VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            roster_name VARCHAR NOT NULL,
+            params JSON NOT NULL,
+            messages JSON USING COMPRESSION zstd NOT NULL,
+            status VARCHAR NOT NULL,
+            response VARCHAR USING COMPRESSION zstd,
+            reasoning VARCHAR USING COMPRESSION zstd,
+            finish_reason VARCHAR,
+            usage JSON,
+            latency_ms DOUBLE,
+            attempts INTEGER NOT NULL,
+            error_kind VARCHAR,
+            error VARCHAR,
+            job_id VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )
+        """
+    )
+    cursor.execute(
+        """
+        CREATE TABLE jobs (
+            id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL UNIQUE,
+            strategy VARCHAR NOT NULL,
+            roles JSON NOT NULL,
+            roster JSON NOT NULL,
+            params JSON NOT NULL,
+            selection JSON NOT NULL,
+            seed BIGINT NOT NULL,
+            status VARCHAR NOT NULL,
+            items BIGINT NOT NULL,
+            error VARCHAR,
+            created_by VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            started_at TIMESTAMP,
+            finished_at TIMESTAMP
+        )
+        """
+    )
+    cursor.execute(
+        """
+        CREATE TABLE job_items (
+            job_id VARCHAR NOT NULL,
+            sample_id VARCHAR NOT NULL,
+            position BIGINT NOT NULL,
+            state VARCHAR NOT NULL,
+            reason VARCHAR,
+            error VARCHAR,
+            assignment JSON,
+            updated_at TIMESTAMP
+        )
+        """
+    )
+    cursor.execute(
+        """
+        CREATE TABLE verdicts (
+            id VARCHAR NOT NULL,
+            sample_id VARCHAR NOT NULL,
+            job_id VARCHAR,
+            kind VARCHAR NOT NULL,
+            judge VARCHAR NOT NULL,
+            candidate_ids JSON NOT NULL,
+            candidates_shown JSON NOT NULL,
+            outcome JSON,
+            rationale VARCHAR USING COMPRESSION zstd,
+            raw_output VARCHAR USING COMPRESSION zstd,
+            parse_status VARCHAR NOT NULL,
+            details JSON,
+            call_keys JSON NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
+    ("002_synthesis", m002_synthesis),
 ]
 
 

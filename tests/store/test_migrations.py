@@ -61,8 +61,70 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("extra", "JSON", True),
         ("created_at", "TIMESTAMP", False),
     ],
+    "calls": [
+        ("key", "VARCHAR", False),
+        ("endpoint", "VARCHAR", False),
+        ("model", "VARCHAR", False),
+        ("roster_name", "VARCHAR", False),
+        ("params", "JSON", False),
+        ("messages", "JSON", False),
+        ("status", "VARCHAR", False),
+        ("response", "VARCHAR", True),
+        ("reasoning", "VARCHAR", True),
+        ("finish_reason", "VARCHAR", True),
+        ("usage", "JSON", True),
+        ("latency_ms", "DOUBLE", True),
+        ("attempts", "INTEGER", False),
+        ("error_kind", "VARCHAR", True),
+        ("error", "VARCHAR", True),
+        ("job_id", "VARCHAR", True),
+        ("created_at", "TIMESTAMP", False),
+    ],
+    "jobs": [
+        ("id", "VARCHAR", False),
+        ("name", "VARCHAR", False),
+        ("strategy", "VARCHAR", False),
+        ("roles", "JSON", False),
+        ("roster", "JSON", False),
+        ("params", "JSON", False),
+        ("selection", "JSON", False),
+        ("seed", "BIGINT", False),
+        ("status", "VARCHAR", False),
+        ("items", "BIGINT", False),
+        ("error", "VARCHAR", True),
+        ("created_by", "VARCHAR", True),
+        ("created_at", "TIMESTAMP", False),
+        ("started_at", "TIMESTAMP", True),
+        ("finished_at", "TIMESTAMP", True),
+    ],
+    "job_items": [
+        ("job_id", "VARCHAR", False),
+        ("sample_id", "VARCHAR", False),
+        ("position", "BIGINT", False),
+        ("state", "VARCHAR", False),
+        ("reason", "VARCHAR", True),
+        ("error", "VARCHAR", True),
+        ("assignment", "JSON", True),
+        ("updated_at", "TIMESTAMP", True),
+    ],
+    "verdicts": [
+        ("id", "VARCHAR", False),
+        ("sample_id", "VARCHAR", False),
+        ("job_id", "VARCHAR", True),
+        ("kind", "VARCHAR", False),
+        ("judge", "VARCHAR", False),
+        ("candidate_ids", "JSON", False),
+        ("candidates_shown", "JSON", False),
+        ("outcome", "JSON", True),
+        ("rationale", "VARCHAR", True),
+        ("raw_output", "VARCHAR", True),
+        ("parse_status", "VARCHAR", False),
+        ("details", "JSON", True),
+        ("call_keys", "JSON", False),
+        ("created_at", "TIMESTAMP", False),
+    ],
 }
-EXPECTED_MIGRATIONS = ["001_initial"]
+EXPECTED_MIGRATIONS = ["001_initial", "002_synthesis"]
 
 
 def schema(store: Store) -> dict[str, list[tuple[str, str, bool]]]:
@@ -88,9 +150,12 @@ def test_column_defaults(store: Store) -> None:
         "SELECT table_name, column_name, column_default FROM information_schema.columns "
         "WHERE table_schema = 'main' AND column_default IS NOT NULL ORDER BY table_name, column_name")
     assert rows == [
+        ("calls", "created_at", "current_timestamp"),
         ("candidates", "created_at", "current_timestamp"),
+        ("jobs", "created_at", "current_timestamp"),
         ("samples", "created_at", "current_timestamp"),
         ("samples", "status", "'active'"),
+        ("verdicts", "created_at", "current_timestamp"),
     ]
 
 

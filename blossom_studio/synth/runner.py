@@ -1,0 +1,176 @@
+"""Runs a job's pending items on an asyncio loop, bounded by the models' limits, committing each item whole."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from blossom_studio.llm.cache import CallCache
+from blossom_studio.llm.roster import ModelSpec, Roster
+from blossom_studio.store import Store
+from blossom_studio.synth.context import CallService, ItemContext
+from blossom_studio.synth.items import CandidateView, ItemFailed, ItemOutcome, SampleView
+from blossom_studio.synth.jobs import ACTIVE, JobError, JobProgress, find_job, job_progress, roster_for_job, set_status
+from blossom_studio.synth.strategies import Strategy, make_strategy
+from blossom_studio.synth.writer import ResultWriter
+
+log = logging.getLogger(__name__)
+PAGE = 1000
+CANCEL_POLL_SECONDS = 0.1
+ProgressCallback = Callable[[ItemOutcome], None]
+
+
+def load_page(store: Store, job_id: str, after: int) -> list[tuple[int, SampleView]]:
+    """Return up to PAGE pending items after position `after`, with their samples and earlier candidates."""
+    rows = store.query(
+        "SELECT j.position, s.id, s.source, s.messages, s.reference "
+        "FROM job_items j JOIN samples s ON s.id = j.sample_id "
+        "WHERE j.job_id = ? AND j.state = 'pending' AND j.position > ? ORDER BY j.position LIMIT ?",
+        [job_id, after, PAGE],
+    )
+    ids = [row[1] for row in rows]
+    candidates: dict[str, list[CandidateView]] = {}
+    if ids:
+        for sample_id, cid, model, label, message, origin in store.query(
+            "SELECT sample_id, id, model, label, message, origin FROM candidates "
+            "WHERE list_contains(?, sample_id) AND (job_id IS NULL OR job_id <> ?) ORDER BY sample_id, position",
+            [ids, job_id],
+        ):
+            candidates.setdefault(sample_id, []).append(CandidateView(cid, model, label, orjson.loads(message), origin))
+    return [
+        (position, SampleView(sample_id, source, orjson.loads(messages), reference, candidates.get(sample_id, [])))
+        for position, sample_id, source, messages, reference in rows
+    ]
+
+
+class JobRunner:
+    """Works the pending items of one job until they are all finished or the job is cancelled."""
+
+    def __init__(
+        self,
+        store: Store,
+        roster: Roster,
+        name_or_id: str,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        retry_failed: bool = False,
+        templates_dir: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.job = find_job(store, name_or_id)
+        if self.job["id"] in ACTIVE:
+            raise JobError(f"job {self.job['name']!r} is already running")
+        if self.job["status"] == "done" and not retry_failed:
+            pending = store.query(
+                "SELECT count(*) FROM job_items WHERE job_id = ? AND state = 'pending'", [self.job["id"]]
+            )[0][0]
+            if not pending:
+                raise JobError(f"job {self.job['name']!r} is already finished")
+        self.strategy: Strategy = make_strategy(self.job["strategy"], self.job["params"])
+        self.roles: dict[str, ModelSpec] = roster_for_job(roster, self.job)
+        for spec in self.roles.values():
+            spec.api_key()
+        self.progress = progress
+        self.cancel = cancel or threading.Event()
+        self.retry_failed = retry_failed
+        self.templates_dir = templates_dir
+        self.calls: CallService | None = None
+
+    def run(self) -> JobProgress:
+        """Run to the end (or until cancelled) and return the job's final progress."""
+        job_id = self.job["id"]
+        ACTIVE[job_id] = self.cancel
+        writer = ResultWriter(self.store, job_id)
+        try:
+            if self.retry_failed:
+                with self.store.write() as cursor:
+                    cursor.execute(
+                        "UPDATE job_items SET state = 'pending' WHERE job_id = ? AND state = 'failed'", [job_id]
+                    )
+            set_status(self.store, job_id, "running", started=True)
+            asyncio.run(self._main(writer))
+        finally:
+            try:
+                writer.close()
+            finally:
+                ACTIVE.pop(job_id, None)
+                pending = self.store.query(
+                    "SELECT count(*) FROM job_items WHERE job_id = ? AND state = 'pending'", [job_id]
+                )[0][0]
+                final = "cancelled" if self.cancel.is_set() and pending else "done"
+                set_status(self.store, job_id, final, finished=True)
+                self.store.checkpoint()
+        return job_progress(self.store, job_id)
+
+    def _inflight_limit(self) -> int:
+        models = {spec.name: spec.max_concurrency for spec in self.roles.values()}
+        return max(16, min(8192, 2 * sum(models.values())))
+
+    async def _main(self, writer: ResultWriter) -> None:
+        self.calls = CallService(CallCache(self.store), writer.put, self.job["id"])
+        slots = asyncio.Semaphore(self._inflight_limit())
+        tasks: set[asyncio.Task[None]] = set()
+        watcher = asyncio.create_task(self._watch_cancel(tasks))
+        try:
+            after = -1
+            while not self.cancel.is_set():
+                page = load_page(self.store, self.job["id"], after)
+                if not page:
+                    break
+                for position, sample in page:
+                    await slots.acquire()
+                    if self.cancel.is_set():
+                        slots.release()
+                        break
+                    task = asyncio.create_task(self._work(sample, writer))
+                    tasks.add(task)
+                    task.add_done_callback(lambda done: (tasks.discard(done), slots.release()))
+                    after = position
+            while tasks:
+                await asyncio.wait(set(tasks))
+        finally:
+            watcher.cancel()
+            await self.calls.close()
+
+    async def _watch_cancel(self, tasks: set[asyncio.Task[None]]) -> None:
+        while not self.cancel.is_set():
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+        for task in list(tasks):
+            task.cancel()
+
+    async def _work(self, sample: SampleView, writer: ResultWriter) -> None:
+        assert self.calls is not None
+        ctx = ItemContext(sample, self.job["id"], self.roles, self.calls, int(self.job["seed"]), self.templates_dir)
+        outcome = ctx.outcome
+        try:
+            await self.strategy.run(ctx)
+        except asyncio.CancelledError:
+            return
+        except ItemFailed as failure:
+            outcome.state, outcome.reason, outcome.error = "failed", failure.reason, failure.message
+        except Exception as exc:
+            log.exception("item %s of job %s failed unexpectedly", sample.id, self.job["name"])
+            outcome.state, outcome.reason, outcome.error = "failed", "internal_error", type(exc).__name__
+        writer.put(outcome)
+        if self.progress is not None:
+            self.progress(outcome)
+
+
+def run_job(store: Store, roster: Roster, name_or_id: str, **options: Any) -> JobProgress:
+    """Run a job's pending items in this thread and return its final progress."""
+    return JobRunner(store, roster, name_or_id, **options).run()
+
+
+def start_job_thread(store: Store, roster: Roster, name_or_id: str, **options: Any) -> threading.Thread:
+    """Run a job in a background thread (the UI's way); progress is read from the database."""
+    runner = JobRunner(store, roster, name_or_id, **options)
+    thread = threading.Thread(target=runner.run, name=f"job-{runner.job['name']}", daemon=True)
+    thread.start()
+    return thread
