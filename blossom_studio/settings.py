@@ -21,3 +21,14 @@ def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     if from_env:
         return Path(from_env)
     return DEFAULT_DB_PATH
+
+ROSTER_ENV = "BLOSSOM_STUDIO_MODELS"
+DEFAULT_ROSTER_PATH = DATA_DIR / "models.toml"
+
+
+def roster_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Return the roster file: the explicit one, else $BLOSSOM_STUDIO_MODELS, else data/models.toml."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(ROSTER_ENV)
+    return Path(from_env) if from_env else DEFAULT_ROSTER_PATH

@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--by", default="source", help="comma-separated keys: source, format, turns, role")
     stats.add_argument("--json", action="store_true", help="print the rows as JSON on the last line")
 
+    from blossom_studio.cli.synth import add_commands
+
+    add_commands(commands)
+
     serve = commands.add_parser("serve", help="start the studio in the browser (what `python app.py` runs)")
     serve.add_argument("--db", default=argparse.SUPPRESS, help="studio database file")
     serve.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1)")
@@ -59,12 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     args = build_parser().parse_args(argv)
     human = sys.stderr if getattr(args, "json", False) else sys.stdout
-    handlers = {"import": cmd_import, "stats": cmd_stats, "serve": cmd_serve}
-    from blossom_studio.store import StoreError
+    from blossom_studio.cli.synth import cmd_jobs, cmd_synth, cmd_verdicts
 
+    handlers = {"import": cmd_import, "stats": cmd_stats, "serve": cmd_serve, "synth": cmd_synth, "jobs": cmd_jobs,
+                "verdicts": cmd_verdicts}
     try:
         return handlers[args.command](args, human)
-    except (CommandError, StoreError) as exc:
+    except _user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -76,6 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: internal error ({type(exc).__name__}: {exc}); set BLOSSOM_STUDIO_DEBUG=1 for the traceback",
               file=sys.stderr)
         return EXIT_FAILED
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean bad input or usage: printed as one line with exit code 2."""
+    from blossom_studio.llm.roster import RosterError
+    from blossom_studio.store import StoreError
+    from blossom_studio.synth.jobs import JobError
+    from blossom_studio.synth.selection import SelectionError
+    from blossom_studio.synth.strategies import StrategyError
+
+    return CommandError, StoreError, RosterError, JobError, SelectionError, StrategyError
 
 
 def _open(args: argparse.Namespace):
