@@ -78,7 +78,7 @@ def m002_synthesis(cursor: duckdb.DuckDBPyConnection) -> None:
     cursor.execute(
         """
         CREATE TABLE calls (
-            key VARCHAR PRIMARY KEY,
+            key VARCHAR NOT NULL,
             endpoint VARCHAR NOT NULL,
             model VARCHAR NOT NULL,
             roster_name VARCHAR NOT NULL,

@@ -93,6 +93,7 @@ class ItemOutcome:
 
     sample_id: str
     state: str
+    position: int = -1
     reason: str | None = None
     error: str | None = None
     assignment: dict[str, Any] | None = None

@@ -90,6 +90,8 @@ class JobRunner:
         writer = ResultWriter(self.store, job_id)
         try:
             if self.retry_failed:
+                known = self.store.query("SELECT id FROM candidates WHERE job_id = ?", [job_id])
+                writer.known_candidates.update(row[0] for row in known)
                 with self.store.write() as cursor:
                     cursor.execute(
                         "UPDATE job_items SET state = 'pending' WHERE job_id = ? AND state = 'failed'", [job_id]
@@ -109,46 +111,53 @@ class JobRunner:
                 self.store.checkpoint()
         return job_progress(self.store, job_id)
 
-    def _inflight_limit(self) -> int:
+    def _worker_count(self) -> int:
         models = {spec.name: spec.max_concurrency for spec in self.roles.values()}
-        return max(16, min(8192, 2 * sum(models.values())))
+        return max(16, min(8192, sum(models.values())))
 
     async def _main(self, writer: ResultWriter) -> None:
+        # Long-lived workers, like a thread pool's threads: a worker that gets an answer starts its next item in the
+        # same step of the event loop, so a new request leaves as soon as a slot frees.
         self.calls = CallService(CallCache(self.store), writer.put, self.job["id"])
-        slots = asyncio.Semaphore(self._inflight_limit())
-        tasks: set[asyncio.Task[None]] = set()
-        watcher = asyncio.create_task(self._watch_cancel(tasks))
+        items: asyncio.Queue[tuple[int, SampleView] | None] = asyncio.Queue(maxsize=PAGE)
+        workers = [asyncio.create_task(self._worker(items, writer)) for _ in range(self._worker_count())]
+        watcher = asyncio.create_task(self._watch_cancel(workers, items))
         try:
             after = -1
             while not self.cancel.is_set():
                 page = load_page(self.store, self.job["id"], after)
                 if not page:
                     break
-                for position, sample in page:
-                    await slots.acquire()
+                for item in page:
+                    await items.put(item)
                     if self.cancel.is_set():
-                        slots.release()
                         break
-                    task = asyncio.create_task(self._work(sample, writer))
-                    tasks.add(task)
-                    task.add_done_callback(lambda done: (tasks.discard(done), slots.release()))
-                    after = position
-            while tasks:
-                await asyncio.wait(set(tasks))
+                after = page[-1][0]
+            if not self.cancel.is_set():
+                for _ in workers:
+                    await items.put(None)
+            await asyncio.gather(*workers, return_exceptions=True)
         finally:
             watcher.cancel()
             await self.calls.close()
 
-    async def _watch_cancel(self, tasks: set[asyncio.Task[None]]) -> None:
+    async def _worker(self, items: asyncio.Queue[tuple[int, SampleView] | None], writer: ResultWriter) -> None:
+        while (item := await items.get()) is not None and not self.cancel.is_set():
+            await self._work(*item, writer)
+
+    async def _watch_cancel(self, workers: list[asyncio.Task[None]], items: asyncio.Queue) -> None:
         while not self.cancel.is_set():
             await asyncio.sleep(CANCEL_POLL_SECONDS)
-        for task in list(tasks):
-            task.cancel()
+        for worker in workers:
+            worker.cancel()
+        while not items.empty():  # unblocks the page loader, which then sees the cancel
+            items.get_nowait()
 
-    async def _work(self, sample: SampleView, writer: ResultWriter) -> None:
+    async def _work(self, position: int, sample: SampleView, writer: ResultWriter) -> None:
         assert self.calls is not None
         ctx = ItemContext(sample, self.job["id"], self.roles, self.calls, int(self.job["seed"]), self.templates_dir)
         outcome = ctx.outcome
+        outcome.position = position
         try:
             await self.strategy.run(ctx)
         except asyncio.CancelledError:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
+import duckdb
 import orjson
 import pyarrow as pa
 
@@ -14,6 +16,8 @@ from blossom_studio.store import Store
 from blossom_studio.synth.items import ItemOutcome
 
 MAX_BATCH = 4096
+COMMIT_INTERVAL = 0.05
+"""Seconds between commits at most: a crash loses at most this much finished work (plus the calls in flight)."""
 
 
 def _json(value: object) -> str | None:
@@ -32,14 +36,18 @@ class WriterStats:
 class ResultWriter:
     """Takes call records and item outcomes from any thread and commits everything queued in one transaction."""
 
-    def __init__(self, store: Store, job_id: str) -> None:
+    def __init__(self, store: Store, job_id: str, commit_interval: float = COMMIT_INTERVAL) -> None:
         self.store = store
         self.job_id = job_id
         self.stats = WriterStats()
+        self.known_candidates: set[str] = set()
+        """Ids of candidates already stored (from an earlier attempt at a retried item); they are not written twice."""
         self.error: BaseException | None = None
         self._queue: queue.SimpleQueue[CallRecord | ItemOutcome | None] = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._pending = 0
+        self._hurry = threading.Event()
+        self.commit_interval = commit_interval
         self._thread = threading.Thread(target=self._loop, name=f"job-writer-{job_id}", daemon=True)
         self._thread.start()
 
@@ -51,6 +59,7 @@ class ResultWriter:
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until everything queued so far is committed."""
+        self._hurry.set()
         with self._idle:
             self._idle.wait_for(lambda: self._pending == 0 or self.error is not None, timeout)
         if self.error is not None:
@@ -58,14 +67,22 @@ class ResultWriter:
 
     def close(self) -> None:
         """Commit what is queued and stop the thread; raise the writer's error if it had one."""
+        self._hurry.set()
         self._queue.put(None)
         self._thread.join()
         if self.error is not None:
             raise self.error
 
     def _loop(self) -> None:
+        last_commit = 0.0
         while True:
             entry = self._queue.get()
+            # A transaction has a fixed cost of a few milliseconds: gather what arrives within the commit interval.
+            wait = self.commit_interval - (time.monotonic() - last_commit)
+            if wait > 0 and entry is not None:
+                self._hurry.wait(wait)
+            self._hurry.clear()
+            last_commit = time.monotonic()
             batch = [] if entry is None else [entry]
             stop = entry is None
             while not stop and len(batch) < MAX_BATCH:
@@ -89,112 +106,83 @@ class ResultWriter:
                 return
 
     def _commit(self, batch: list[CallRecord | ItemOutcome]) -> None:
-        calls = {entry.key: entry.row() for entry in batch if isinstance(entry, CallRecord)}
+        calls = [entry.row() for entry in batch if isinstance(entry, CallRecord)]
         items = [entry for entry in batch if isinstance(entry, ItemOutcome)]
         with self.store.write() as cursor:
             if calls:
-                table = pa.Table.from_pylist(
-                    [dict(zip(_CALL_NAMES, row, strict=True)) for row in calls.values()], schema=_CALL_SCHEMA
-                )
-                cursor.register("call_batch", table)
-                cursor.execute(f"INSERT OR REPLACE INTO calls ({CALL_COLUMNS}) SELECT {CALL_COLUMNS} FROM call_batch")
-                cursor.unregister("call_batch")
+                _insert(cursor, "calls", _CALL_SCHEMA, list(zip(*calls, strict=True)))
             if items:
                 self._write_items(cursor, items)
         self.stats.calls += len(calls)
         self.stats.items += len(items)
         self.stats.transactions += 1
 
-    def _write_items(self, cursor: object, items: list[ItemOutcome]) -> None:
-        candidates = [c for item in items for c in item.candidates]
-        verdicts = [v for item in items for v in item.verdicts]
+    def _write_items(self, cursor: duckdb.DuckDBPyConnection, items: list[ItemOutcome]) -> None:
+        candidates = [c for item in items for c in item.candidates if c.id not in self.known_candidates]
         if candidates:
-            table = pa.Table.from_pylist(
-                [
-                    {
-                        "id": c.id,
-                        "sample_id": c.sample_id,
-                        "job_id": c.job_id,
-                        "model": c.model,
-                        "label": c.label,
-                        "position": c.position,
-                        "message": _json(c.message),
-                        "finish_reason": c.finish_reason,
-                        "call_key": c.call_key,
-                        "origin": c.origin,
-                        "extra": _json(c.extra),
-                    }
-                    for c in candidates
-                ],
-                schema=_CANDIDATE_SCHEMA,
-            )
-            cursor.register("candidate_batch", table)
-            cursor.execute(
-                f"INSERT INTO candidates ({_CANDIDATE_COLUMNS}) SELECT {_CANDIDATE_COLUMNS} FROM candidate_batch b "
-                "WHERE NOT EXISTS (SELECT 1 FROM candidates c WHERE c.id = b.id)"
-            )
-            cursor.unregister("candidate_batch")
+            columns = [
+                [c.id for c in candidates], [c.sample_id for c in candidates], [c.job_id for c in candidates],
+                [c.model for c in candidates], [c.label for c in candidates], [c.position for c in candidates],
+                [_json(c.message) for c in candidates], [c.finish_reason for c in candidates],
+                [c.call_key for c in candidates], [c.origin for c in candidates], [_json(c.extra) for c in candidates],
+            ]
+            _insert(cursor, "candidates", _CANDIDATE_SCHEMA, columns)
+        verdicts = [v for item in items for v in item.verdicts]
         if verdicts:
-            table = pa.Table.from_pylist(
-                [
-                    {
-                        "id": v.id,
-                        "sample_id": v.sample_id,
-                        "job_id": v.job_id,
-                        "kind": v.kind,
-                        "judge": v.judge,
-                        "candidate_ids": _json(v.candidate_ids),
-                        "candidates_shown": _json(v.candidates_shown),
-                        "outcome": _json(v.outcome),
-                        "rationale": v.rationale,
-                        "raw_output": v.raw_output,
-                        "parse_status": v.parse_status,
-                        "details": _json(v.details),
-                        "call_keys": _json(v.call_keys),
-                    }
-                    for v in verdicts
-                ],
-                schema=_VERDICT_SCHEMA,
-            )
-            cursor.register("verdict_batch", table)
-            cursor.execute(f"INSERT INTO verdicts ({_VERDICT_COLUMNS}) SELECT {_VERDICT_COLUMNS} FROM verdict_batch")
-            cursor.unregister("verdict_batch")
-        table = pa.Table.from_pylist(
+            columns = [
+                [v.id for v in verdicts], [v.sample_id for v in verdicts], [v.job_id for v in verdicts],
+                [v.kind for v in verdicts], [v.judge for v in verdicts], [_json(v.candidate_ids) for v in verdicts],
+                [_json(v.candidates_shown) for v in verdicts], [_json(v.outcome) for v in verdicts],
+                [v.rationale for v in verdicts], [v.raw_output for v in verdicts], [v.parse_status for v in verdicts],
+                [_json(v.details) for v in verdicts], [_json(v.call_keys) for v in verdicts],
+            ]
+            _insert(cursor, "verdicts", _VERDICT_SCHEMA, columns)
+        positions = [item.position for item in items]
+        table = pa.Table.from_arrays(
             [
-                {
-                    "sample_id": item.sample_id,
-                    "state": item.state,
-                    "reason": item.reason,
-                    "error": item.error,
-                    "assignment": _json(item.assignment),
-                }
-                for item in items
+                pa.array(positions, pa.int64()), pa.array([i.state for i in items], pa.string()),
+                pa.array([i.reason for i in items], pa.string()), pa.array([i.error for i in items], pa.string()),
+                pa.array([_json(i.assignment) for i in items], pa.string()),
             ],
             schema=_ITEM_SCHEMA,
         )
         cursor.register("item_batch", table)
+        # Items finish roughly in order, so the position range lets DuckDB skip most row groups of a large job.
         cursor.execute(
             "UPDATE job_items SET state = b.state, reason = b.reason, error = b.error, assignment = b.assignment, "
-            "updated_at = current_timestamp FROM item_batch b "
-            "WHERE job_items.job_id = ? AND job_items.sample_id = b.sample_id",
-            [self.job_id],
+            "updated_at = current_timestamp FROM item_batch b WHERE job_items.job_id = ? "
+            "AND job_items.position BETWEEN ? AND ? AND job_items.position = b.position",
+            [self.job_id, min(positions), max(positions)],
         )
         cursor.unregister("item_batch")
 
 
-_CALL_NAMES = [name.strip() for name in CALL_COLUMNS.split(",")]
-_CALL_TYPES = {"latency_ms": pa.float64(), "attempts": pa.int32()}
-_CALL_SCHEMA = pa.schema([(name, _CALL_TYPES.get(name, pa.string())) for name in _CALL_NAMES])
-_CANDIDATE_COLUMNS = "id, sample_id, job_id, model, label, position, message, finish_reason, call_key, origin, extra"
-_CANDIDATE_SCHEMA = pa.schema(
-    [
-        (name.strip(), pa.int32() if name.strip() == "position" else pa.string())
-        for name in _CANDIDATE_COLUMNS.split(",")
-    ]
+def _insert(cursor: duckdb.DuckDBPyConnection, table_name: str, schema: pa.Schema, columns: list) -> None:
+    """Append columns (in `schema` order) to a table through a registered Arrow table."""
+    table = pa.Table.from_arrays([pa.array(column, field.type) for column, field in zip(columns, schema, strict=True)],
+                                 schema=schema)
+    view = f"{table_name}_batch"
+    cursor.register(view, table)
+    names = ", ".join(schema.names)
+    cursor.execute(f"INSERT INTO {table_name} ({names}) SELECT {names} FROM {view}")
+    cursor.unregister(view)
+
+
+def _schema(columns: str, types: dict[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([(name.strip(), types.get(name.strip(), pa.string())) for name in columns.split(",")])
+
+
+_CALL_SCHEMA = _schema(CALL_COLUMNS, {"latency_ms": pa.float64(), "attempts": pa.int32()})
+_CANDIDATE_SCHEMA = _schema(
+    "id, sample_id, job_id, model, label, position, message, finish_reason, call_key, origin, extra",
+    {"position": pa.int32()},
 )
-_VERDICT_COLUMNS = (
+_VERDICT_SCHEMA = _schema(
     "id, sample_id, job_id, kind, judge, candidate_ids, candidates_shown, outcome, rationale, raw_output, "
-    "parse_status, details, call_keys"
+    "parse_status, details, call_keys",
+    {},
 )
-_VERDICT_SCHEMA = pa.schema([(name.strip(), pa.string()) for name in _VERDICT_COLUMNS.split(",")])
-_ITEM_SCHEMA = pa.schema([(name, pa.string()) for name in ("sample_id", "state", "reason", "error", "assignment")])
+_ITEM_SCHEMA = pa.schema(
+    [("position", pa.int64()), ("state", pa.string()), ("reason", pa.string()), ("error", pa.string()),
+     ("assignment", pa.string())]
+)

@@ -1,0 +1,137 @@
+"""Synthesis throughput: a generate job against the offline simulator versus two baselines in the same run.
+
+For each setting (latency, concurrency) it runs, against one simulator process with keep-alive HTTP:
+- the studio pipeline: a `generate` job over N imported prompts, every call, candidate and item committed to DuckDB;
+- a thread pool of the same width calling the synchronous `OpenAI` client (how BlossomData runs);
+- a bare `AsyncOpenAI` + semaphore loop.
+It prints items/s, the ideal (concurrency / latency) and the ratios; the last line is one JSON object.
+
+    python bench/synth_throughput.py [--items 3000] [--settings 0.2:64,1.0:256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx2
+import openai
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from blossom_studio.ingest import import_files  # noqa: E402
+from blossom_studio.llm.roster import parse_roster  # noqa: E402
+from blossom_studio.store import open_store  # noqa: E402
+from blossom_studio.synth.jobs import create_job  # noqa: E402
+from blossom_studio.synth.runner import run_job  # noqa: E402
+from blossom_studio.testing.fake_openai import FakeConfig, fake_server_process  # noqa: E402
+
+MODEL = "fake-a"
+
+
+def prompt(tag: str, index: int) -> list[dict[str, str]]:
+    """Return a unique one-turn prompt."""
+    return [{"role": "user", "content": f"[{tag}] Question {index}: explain step {index % 97} of the method."}]
+
+
+def thread_pool(url: str, items: int, width: int) -> float:
+    """Return items/s of a thread pool calling the synchronous client."""
+    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=width)
+    client = openai.OpenAI(base_url=url, api_key="none", max_retries=0,
+                           http_client=openai.DefaultHttpxClient(limits=limits))
+
+    def call(index: int) -> str | None:
+        return client.chat.completions.create(model=MODEL, messages=prompt("threads", index)).choices[0].message.content
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(width) as pool:
+        answers = list(pool.map(call, range(items)))
+    elapsed = time.perf_counter() - started
+    client.close()
+    assert all(answers)
+    return items / elapsed
+
+
+def bare_async(url: str, items: int, width: int) -> float:
+    """Return items/s of AsyncOpenAI under a semaphore, nothing persisted."""
+
+    async def main() -> float:
+        limits = httpx2.Limits(max_connections=None, max_keepalive_connections=width)
+        client = openai.AsyncOpenAI(base_url=url, api_key="none", max_retries=0,
+                                    http_client=openai.DefaultAsyncHttpxClient(limits=limits))
+        gate = asyncio.Semaphore(width)
+
+        async def call(index: int) -> str | None:
+            async with gate:
+                response = await client.chat.completions.create(model=MODEL, messages=prompt("async", index))
+                return response.choices[0].message.content
+
+        started = time.perf_counter()
+        answers = await asyncio.gather(*(call(index) for index in range(items)))
+        elapsed = time.perf_counter() - started
+        await client.close()
+        assert all(answers)
+        return items / elapsed
+
+    return asyncio.run(main())
+
+
+def pipeline(url: str, items: int, width: int, folder: Path, tag: str) -> float:
+    """Return items/s of a studio generate job (calls cached, candidates and item states committed)."""
+    data = folder / f"{tag}.jsonl"
+    data.write_text("".join(json.dumps({"prompt": prompt(tag, i)[0]["content"]}) + "\n" for i in range(items)))
+    roster = parse_roster({"models": {"sim": {"base_url": url, "model": MODEL, "max_concurrency": width}}})
+    with open_store(folder / f"{tag}.duckdb") as store:
+        import_files(store, [data], source=tag)
+        create_job(store, roster, strategy="generate", roles={"A": "sim"}, name=tag)
+        started = time.perf_counter()
+        progress = run_job(store, roster, tag)
+        elapsed = time.perf_counter() - started
+        stored = store.query("SELECT count(*) FROM candidates WHERE job_id = ?", [progress.id])[0][0]
+    assert progress.done == items and stored == items, (progress, stored)
+    return items / elapsed
+
+
+def main() -> None:
+    """Run every setting and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=3000)
+    parser.add_argument("--settings", default="0.2:64,1.0:256", help="latency:concurrency pairs")
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as temp:
+        for setting in args.settings.split(","):
+            latency, width = float(setting.split(":")[0]), int(setting.split(":")[1])
+            ideal = width / latency
+            with fake_server_process(FakeConfig(latency=latency)) as url:
+                studio = pipeline(url, args.items, width, Path(temp), f"studio-{width}")
+                threads = thread_pool(url, args.items, width)
+                bare = bare_async(url, args.items, width)
+            row = {
+                "latency_s": latency, "concurrency": width, "items": args.items, "ideal_items_per_s": round(ideal, 1),
+                "studio_items_per_s": round(studio, 1), "thread_pool_items_per_s": round(threads, 1),
+                "bare_async_items_per_s": round(bare, 1), "studio_of_ideal": round(studio / ideal, 3),
+                "thread_pool_of_ideal": round(threads / ideal, 3), "bare_async_of_ideal": round(bare / ideal, 3),
+                "studio_vs_thread_pool": round(studio / threads, 3),
+            }
+            results[f"{latency:g}s_x{width}"] = row
+            print(f"latency {latency:g}s, concurrency {width}: studio {studio:.1f}/s ({studio / ideal:.3f} of ideal "
+                  f"{ideal:.0f}/s), thread pool {threads:.1f}/s ({threads / ideal:.3f}), bare async {bare:.1f}/s "
+                  f"({bare / ideal:.3f}); studio / thread pool = {studio / threads:.3f}", flush=True)
+    worst = min(results.values(), key=lambda row: row["studio_vs_thread_pool"])
+    print(json.dumps({
+        "benchmark": "synth_throughput", "settings": results,
+        "ratio": worst["studio_vs_thread_pool"],
+        "ratio_baseline": "studio items/s over the thread pool of the synchronous OpenAI client, worst setting",
+        "min_studio_of_ideal": min(row["studio_of_ideal"] for row in results.values()),
+    }))
+
+
+if __name__ == "__main__":
+    main()
