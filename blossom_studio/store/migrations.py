@@ -98,6 +98,7 @@ def m002_synthesis(cursor: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
+    cursor.execute("CREATE INDEX calls_by_key ON calls (key)")
     cursor.execute(
         """
         CREATE TABLE jobs (
