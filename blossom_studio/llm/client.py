@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +13,9 @@ import httpx2
 import openai
 
 from blossom_studio.llm.roster import ModelSpec
+from blossom_studio.llm.secrets import redact
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529}
-SECRET_LIKE = re.compile(r"\b(sk|pk|key|hf|gsk|xai)[-_][A-Za-z0-9_\-]{6,}")
 MAX_BACKOFF = 30.0
 
 
@@ -64,14 +63,6 @@ class RateLimiter:
                 await asyncio.sleep((1.0 - self._tokens) * self.interval)
 
 
-def redact(text: str, secrets: Sequence[str] = ()) -> str:
-    """Remove secrets and anything shaped like an API key from a message."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return SECRET_LIKE.sub(lambda match: f"{match.group(1)}-***", text)
-
-
 def retry_after(exc: openai.APIStatusError) -> float | None:
     """Return the server's requested wait in seconds from Retry-After or retry-after-ms, if any."""
     headers = exc.response.headers
@@ -99,8 +90,20 @@ def _error_message(exc: openai.APIStatusError) -> str:
     return str(exc.message)[:300]
 
 
+def _refused(exc: BaseException) -> bool:
+    """True when a connection error (however the transport labels it) comes from a refused or failed connect."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or type(seen).__name__ == "ClientConnectorError":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def classify(exc: BaseException) -> tuple[str, bool, str]:
     """Return (kind, retryable, message) for an exception raised by a call."""
+    if isinstance(exc, openai.APIConnectionError) and _refused(exc):
+        return "connection", True, "could not connect to the endpoint"
     if isinstance(exc, openai.APITimeoutError):
         return "timeout", True, "the request timed out"
     if isinstance(exc, openai.APIConnectionError):
@@ -117,6 +120,8 @@ def classify(exc: BaseException) -> tuple[str, bool, str]:
         if status in RETRYABLE_STATUS or status >= 500:
             return "server_error", True, message
         return "bad_request", False, message
+    if isinstance(exc, ValueError):
+        return "bad_response", False, "the endpoint's answer is not valid JSON"
     return "error", False, f"{type(exc).__name__}"
 
 
@@ -178,7 +183,7 @@ class ModelClient:
                     data = await self._client.post("/chat/completions", body=body, cast_to=object)
             except (openai.APIError, ValueError) as exc:
                 kind, retryable, message = classify(exc)
-                if isinstance(exc, openai.APIStatusError) and kind == "rate_limited":
+                if isinstance(exc, openai.APIStatusError) and retryable:
                     wait = retry_after(exc)
                 if not retryable or attempt > self.spec.max_retries:
                     return self._failed(kind, message, attempt, started)
@@ -188,7 +193,8 @@ class ModelClient:
                 return self._failed("bad_response", "the endpoint did not return a JSON object", attempt, started)
             text, reasoning, finish_reason, usage = _response_fields(data)
             if text is None:
-                return self._failed("bad_response", "the response has no message content", attempt, started)
+                reason = f" (finish_reason={finish_reason})" if finish_reason else ""
+                return self._failed("bad_response", f"the response has no message content{reason}", attempt, started)
             return CallResult(
                 status="ok",
                 text=text,

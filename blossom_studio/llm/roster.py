@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blossom_studio.llm.secrets import SECRET_PARAM, looks_like_key
+
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MODEL_KEYS = {"base_url", "model", "api_key_env", "max_concurrency", "rpm", "timeout", "max_retries", "params"}
 RESERVED_PARAMS = {"model", "messages", "stream", "n"}
@@ -57,6 +59,7 @@ class ModelSpec:
             "max_concurrency": self.max_concurrency,
             "rpm": self.rpm,
             "timeout": self.timeout,
+            "max_retries": self.max_retries,
             "params": dict(self.params),
         }
 
@@ -116,7 +119,7 @@ def parse_model(name: str, table: object) -> ModelSpec:
     if not isinstance(model, str) or not model.strip():
         raise RosterError(f'model {name!r}: model must name the endpoint\'s model, e.g. model = "deepseek-chat"')
     env = table.get("api_key_env")
-    if env is not None and (not isinstance(env, str) or not ENV_NAME.match(env)):
+    if env is not None and (not isinstance(env, str) or not ENV_NAME.match(env) or looks_like_key(env)):
         raise RosterError(
             f"model {name!r}: api_key_env must be the NAME of an environment variable (letters, digits, _), "
             "not the key itself"
@@ -133,6 +136,11 @@ def parse_model(name: str, table: object) -> ModelSpec:
     for key in params:
         if key in RESERVED_PARAMS:
             raise RosterError(f"model {name!r}: params.{key} is set by the studio; remove it from the roster")
+        if SECRET_PARAM.search(key) or (isinstance(params[key], str) and looks_like_key(params[key])):
+            raise RosterError(
+                f"model {name!r}: params.{key} looks like a key; keys never go in the roster, "
+                "put it in an environment variable named by api_key_env"
+            )
     return ModelSpec(
         name=name,
         base_url=base_url.rstrip("/"),

@@ -15,7 +15,6 @@ from blossom_studio.llm.roster import Roster, RosterError
 from blossom_studio.store import Store
 from blossom_studio.synth.items import short_id
 from blossom_studio.synth.selection import Selection, select_sample_ids
-from blossom_studio.synth.strategies import make_strategy
 
 ACTIVE: dict[str, threading.Event] = {}
 """Cancel events of the jobs running in this process, by job id (only one process can hold the database)."""
@@ -78,6 +77,8 @@ def create_job(
     created_by: str | None = None,
 ) -> JobProgress:
     """Validate the strategy, roles and selection, then write the job and its pending items in one transaction."""
+    from blossom_studio.synth.strategies import make_strategy
+
     built = make_strategy(strategy, dict(params or {}))
     built.check_roles(roles)
     specs = {role: roster.get(model) for role, model in roles.items()}

@@ -148,8 +148,10 @@ class FakeOpenAI:
         model = str(body.get("model", ""))
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
+            self.stats.by_status[400] += 1
             return 400, _error("messages must be a non-empty list", "invalid_request_error"), {}
         if model not in self.config.models:
+            self.stats.by_status[404] += 1
             return 404, _error(f"The model `{model}` does not exist", "model_not_found"), {}
         key = call_key(model, messages)
         attempt = self.stats.by_call[key]
@@ -184,7 +186,8 @@ class FakeOpenAI:
         words = text.split(" ")
         finish_reason = "stop"
         if isinstance(max_tokens, int) and 0 < max_tokens < len(words):
-            text, finish_reason = " ".join(words[:max_tokens]), "length"
+            words = words[:max_tokens]
+            text, finish_reason = " ".join(words), "length"
         prompt_tokens = sum(len(str(message.get("content", ""))) for message in messages) // 4 + 1
         message: dict[str, object] = {"role": "assistant", "content": text}
         if "reason" in model:
@@ -221,8 +224,12 @@ class _HTTPServer:
 
     def __init__(self, app: FakeOpenAI) -> None:
         self.app = app
+        self.connections: set[asyncio.Task] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.connections.add(task)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -249,8 +256,11 @@ class _HTTPServer:
                     break
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
+        except asyncio.CancelledError:  # the server is stopping with this keep-alive connection still open
+            pass
         finally:
             writer.close()
+            self.connections.discard(task)
 
     async def route(self, method: str, path: str, body: bytes) -> tuple[int, dict, dict[str, str]]:
         if method == "POST" and path.endswith("/chat/completions"):
@@ -314,11 +324,15 @@ class FakeOpenAIServer:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        server = await asyncio.start_server(_HTTPServer(self.app).handle, "127.0.0.1", self.port, backlog=1024)
+        http = _HTTPServer(self.app)
+        server = await asyncio.start_server(http.handle, "127.0.0.1", self.port, backlog=1024)
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         async with server:
             await self._stop.wait()
+            for connection in list(http.connections):
+                connection.cancel()
+            await asyncio.gather(*http.connections, return_exceptions=True)
 
 
 @contextlib.contextmanager
@@ -343,6 +357,8 @@ def fake_server_process(config: FakeConfig | None = None) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+        if process.stdout:
+            process.stdout.close()
 
 
 def fetch_stats(base_url: str) -> dict:
