@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from typing import Any, TextIO
@@ -116,16 +117,22 @@ def _run_with_bar(store: Any, roster: Any, name: str, retry_failed: bool) -> Any
         except BaseException as exc:
             errors.append(exc)
 
+    def interrupt(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            print("still cancelling: waiting for the last results to be written", file=sys.stderr)
+            return
+        print("\ncancelling: finished items are kept; in-flight calls are dropped", file=sys.stderr)
+        cancel.set()
+
+    # Ctrl-C sets the cancel flag instead of raising in the middle of a join or a database call.
+    previous = signal.signal(signal.SIGINT, interrupt)
     thread = threading.Thread(target=work, name=f"synth-{name}")
     thread.start()
     try:
         while thread.is_alive():
             thread.join(0.2)
-    except KeyboardInterrupt:
-        print("\ncancelling: finished items are kept; in-flight calls are dropped", file=sys.stderr)
-        cancel.set()
-        thread.join()
     finally:
+        signal.signal(signal.SIGINT, previous)
         bar.close()
     if errors:
         raise errors[0]

@@ -144,7 +144,7 @@ def _response_fields(data: Mapping[str, Any]) -> tuple[str | None, str | None, s
 
 def http_client_for(spec: ModelSpec) -> httpx2.AsyncClient:
     """Return the HTTP client for an endpoint: aiohttp's transport (measured to cost less CPU per call), else httpx."""
-    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=spec.max_concurrency)
+    limits = httpx2.Limits(max_connections=spec.max_concurrency, max_keepalive_connections=spec.max_concurrency)
     try:
         return openai.DefaultAioHttpClient(limits=limits, timeout=spec.timeout)
     except RuntimeError:  # the openai[aiohttp] extra is not installed

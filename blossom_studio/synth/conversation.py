@@ -49,14 +49,8 @@ def original_answer(sample: SampleView) -> CandidateView | None:
 
 
 def existing_answers(sample: SampleView) -> list[CandidateView]:
-    """Return the sample's candidates with distinct, non-empty text, else its own final answer, else nothing."""
-    answers: list[CandidateView] = []
-    seen: set[str] = set()
-    for candidate in sample.candidates:
-        text = candidate.text.strip()
-        if text and text not in seen:
-            seen.add(text)
-            answers.append(candidate)
+    """Return the sample's candidates with text, else its own final answer, else nothing."""
+    answers = [candidate for candidate in sample.candidates if candidate.text.strip()]
     if answers:
         return answers
     original = original_answer(sample)

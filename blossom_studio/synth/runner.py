@@ -160,8 +160,6 @@ class JobRunner:
         outcome.position = position
         try:
             await self.strategy.run(ctx)
-        except asyncio.CancelledError:
-            return
         except ItemFailed as failure:
             outcome.state, outcome.reason, outcome.error = "failed", failure.reason, failure.message
         except Exception as exc:

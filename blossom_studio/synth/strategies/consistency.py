@@ -32,6 +32,12 @@ class Consistency(Strategy):
         else:
             first = await generated_answer(ctx, "A", ctx.role("A"))
             second = await generated_answer(ctx, "C", ctx.role("C"))
+        if first.text.strip() == second.text.strip():
+            ctx.add_verdict(
+                kind="consistency", judge="rule", candidates=[first, second], parse_status="rule",
+                outcome={"consistent": True, "method": "identical"}, rationale="the two answers are identical",
+            )
+            return
         rule = check_answer(first.text, second.text)
         if rule.decided:
             ctx.add_verdict(

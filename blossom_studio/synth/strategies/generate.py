@@ -76,16 +76,21 @@ class Generate(Strategy):
             record_answer(ctx, spec, label, key, result, "generate")
 
     async def _every_turn(self, ctx: ItemContext, label: str, spec: ModelSpec) -> None:
-        turns = user_turns(ctx.sample.messages)
-        if not turns:
-            raise ItemFailed("no_prompt", "the sample has no user message to answer")
+        """Answer in place of each assistant turn, the model's own earlier answers (and the tool turns) as context."""
+        messages = ctx.sample.messages
+        slots = [index for index, message in enumerate(messages) if message.get("role") == "assistant"]
+        if not slots:
+            turns = user_turns(messages)
+            if not turns:
+                raise ItemFailed("no_prompt", "the sample has no user message to answer")
+            slots = [len(messages)]
         conversation: list[dict[str, str]] = []
         previous = 0
-        for number, turn in enumerate(turns):
-            conversation += [
-                api_message(m) for m in ctx.sample.messages[previous : turn + 1] if m.get("role") != "assistant"
-            ]
+        for number, slot in enumerate(slots):
+            conversation += [api_message(m) for m in messages[previous:slot]]
+            if not conversation or conversation[-1]["role"] == "assistant":
+                continue  # nothing new to answer since the last reply
             key, result = await ctx.ask(spec, list(conversation), f"answer to turn {number + 1}")
             record_answer(ctx, spec, label, key, result, "generate", turn=number)
             conversation.append({"role": "assistant", "content": result.text or ""})
-            previous = turn + 1
+            previous = slot + 1

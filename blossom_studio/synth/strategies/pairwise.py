@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from blossom_studio.synth.context import ItemContext, Judgement
 from blossom_studio.synth.conversation import prompt_messages
 from blossom_studio.synth.items import CandidateView, ItemFailed
 from blossom_studio.synth.strategies.answers import answers_on_hand, generated_answer
-from blossom_studio.synth.strategies.base import Strategy
+from blossom_studio.synth.strategies.base import Strategy, StrategyError
 from blossom_studio.synth.templates import format_conversation
 
 PARSE_RANK = {"ok": 0, "repaired": 1, "failed": 2}
@@ -35,13 +36,21 @@ class Pairwise(Strategy):
         """Three models to draw from when answering; a judge and one other when existing answers are compared."""
         return ("A", "B") if self.uses_existing else ("A", "B", "C")
 
+    def check_roles(self, roles: Mapping[str, str]) -> None:
+        """Also require distinct models, so that a judge is never one of the respondents."""
+        super().check_roles(roles)
+        if len(set(roles.values())) < len(roles):
+            raise StrategyError("pairwise needs a different model in each role, so that no model judges itself")
+
     async def run(self, ctx: ItemContext) -> None:
         """Draw the roles, get the two answers, judge them in both orders and record one verdict."""
         pool = list(ctx.roles)
         if self.uses_existing:
             first, second = answers_on_hand(ctx, 2)
             answer_models = {first.model, second.model}
-            eligible = [role for role in pool if ctx.role(role).name not in answer_models] or pool
+            eligible = [role for role in pool if ctx.role(role).name not in answer_models]
+            if not eligible:
+                raise ItemFailed("judge_is_respondent", "every model in the roles wrote one of the two answers")
             judge_role = ctx.rng.choice(eligible)
             ctx.outcome.assignment = {"judge": ctx.role(judge_role).name, "respondents": [first.name, second.name]}
         else:
@@ -54,6 +63,11 @@ class Pairwise(Strategy):
             }
             first = await generated_answer(ctx, "A", ctx.role(respondents[0]))
             second = await generated_answer(ctx, "B", ctx.role(respondents[1]))
+        if first.text.strip() == second.text.strip():
+            ctx.add_verdict(kind="pairwise", judge="rule", candidates=[first, second], parse_status="rule",
+                            outcome={"winner": "tie", "split": False, "method": "identical"},
+                            rationale="the two answers are identical")
+            return
         await self._judge(ctx, judge_role, first, second)
 
     async def _judge(self, ctx: ItemContext, judge_role: str, first: CandidateView, second: CandidateView) -> None:
