@@ -120,9 +120,6 @@ class _BatchWriter:
     def _run(self) -> None:
         try:
             with self._store.write() as cursor:
-                import os
-                if os.environ.get("BSX_THREADS"):
-                    cursor.execute(f"SET threads={os.environ['BSX_THREADS']}")
                 while (item := self._queue.get()) is not None:
                     sql, batch, params = item
                     cursor.register("_batch", batch)
@@ -167,10 +164,6 @@ class FileImport:
         report.file_type = records.file_type
         import_id = uuid.uuid4().hex[:12]
         source_name = self.source or default_source(self.path)
-        import os
-        import sys
-        if os.environ.get("BSX_SWITCH"):
-            sys.setswitchinterval(float(os.environ["BSX_SWITCH"]))
         writer = _BatchWriter(self.store)
         self._pending: list[tuple[pa.Table, pa.Table]] = []
         self._pending_rows = 0
@@ -187,7 +180,7 @@ class FileImport:
                 self._take(chunk, records.position_kind)
                 if self._pending_rows >= BATCH_SIZE:
                     self._flush(writer, chunk.bytes_done, records.total_bytes)
-            self._flush(writer, records.total_bytes, records.total_bytes, final=True)
+            self._flush(writer, records.total_bytes, records.total_bytes)
         except ImportFileError as exc:  # found while reading (a bad CSV header, a lone JSON scalar...)
             writer.close(commit=False)
             report.error, report.imported, report.candidates = str(exc), 0, 0
@@ -251,28 +244,18 @@ class FileImport:
         if len(self.report.errors) < MAX_ERRORS_KEPT:
             self.report.errors.append({"line": position, "reason": error.describe(), "where": kind})
 
-    def _flush(self, writer: _BatchWriter, done_bytes: int, total_bytes: int, *, final: bool = False) -> None:
-        """Insert the pending samples in whole row groups (all of them at the end) and the pending candidates.
-
-        A partly filled row group left by one INSERT is merged and compressed again at the next checkpoint,
-        which cost as much as the inserts themselves; so only the last insert of a file may be partial.
-        """
+    def _flush(self, writer: _BatchWriter, done_bytes: int, total_bytes: int) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise ImportCancelled(f"{self.path}: import cancelled; nothing from this file was kept")
         if self._pending:
             samples = pa.concat_tables([s for s, _ in self._pending])
-            whole = samples.num_rows if final else samples.num_rows - samples.num_rows % BATCH_SIZE
-            for start in range(0, whole, BATCH_SIZE):
-                writer.put(_INSERT_SAMPLES, samples.slice(start, min(BATCH_SIZE, whole - start)), self._row_params)
+            writer.put(_INSERT_SAMPLES, samples, self._row_params)
             candidates = [c for _, c in self._pending if c.num_rows]
             if candidates:
                 table = pa.concat_tables(candidates)
                 self.report.candidates += table.num_rows
                 writer.put(_INSERT_CANDIDATES, table, [])
-            rest = samples.slice(whole)
-            empty = self._pending[0][1].slice(0, 0)
-            self._pending = [(rest, empty)] if rest.num_rows else []
-            self._pending_rows = rest.num_rows
+        self._pending, self._pending_rows = [], 0
         if self.progress is not None:
             self.progress(done_bytes, total_bytes)
 

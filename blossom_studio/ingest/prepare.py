@@ -9,7 +9,6 @@ import orjson
 
 from blossom_studio.ingest.errors import RecordError
 from blossom_studio.ingest.layouts import Layout, detect
-from blossom_studio.ingest.layouts.alpaca import AlpacaLayout
 from blossom_studio.ingest.records import Sample
 
 
@@ -28,6 +27,8 @@ class Prepared(NamedTuple):
     candidates: list[tuple[str | None, str | None, bytes, str | None]]
 
 
+
+
 def dumps(value: Any) -> bytes:
     """Serialise to compact UTF-8 JSON; values JSON has no type for (dates, bytes) become strings."""
     return orjson.dumps(value, default=str)
@@ -44,20 +45,12 @@ def content_hash(sample: Sample, messages_json: bytes, metadata_json: bytes, can
     return digest.hexdigest()
 
 
-def plain_content_hash(messages_json: bytes) -> str:
-    """Return content_hash() of a sample without reference, source id, metadata or candidates."""
-    digest = hashlib.blake2b(messages_json, digest_size=16)
-    digest.update(b"\0\0\0{}")  # the empty reference, the empty source id and the metadata {}
-    return digest.hexdigest()
-
-
 class LayoutChooser:
     """Picks each record's layout: the forced one, or auto-detection cached by the record's shape."""
 
     def __init__(self, forced: Layout | None) -> None:
         self.forced = forced
         self._detected: dict[tuple[Any, ...], Layout] = {}
-        self._plain_is_alpaca: dict[int, bool] = {}
 
     def layout_for(self, record: dict[str, Any]) -> Layout:
         """Return the layout for this record, raising RecordError when none fits."""
@@ -69,29 +62,6 @@ class LayoutChooser:
         if layout is None:
             layout = self._detected[signature] = detect(record)
         return layout
-
-    def plain_alpaca(self, record: dict[str, Any]) -> list[dict[str, str]] | None:
-        """Return the messages AlpacaLayout.convert() builds for a record of string instruction, output and
-        optional input only, or None for any other record (or another layout), which its adapter converts."""
-        size = len(record)
-        instruction, output = record.get("instruction"), record.get("output")
-        if size > 3 or type(instruction) is not str or type(output) is not str:
-            return None
-        if size == 3:
-            extra = record.get("input")
-            if type(extra) is not str:
-                return None
-            prompt = f"{instruction}\n{extra}" if extra.strip() else instruction
-        else:
-            prompt = instruction
-        if not prompt.strip():  # the adapter reports the empty prompt
-            return None
-        is_alpaca = self._plain_is_alpaca.get(size)
-        if is_alpaca is None:  # the keys are fixed by the size, so one detection per size is enough
-            is_alpaca = self._plain_is_alpaca[size] = isinstance(self.layout_for(record), AlpacaLayout)
-        if not is_alpaca:
-            return None
-        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
 
     def convert(self, record: dict[str, Any]) -> tuple[Layout, Sample]:
         """Convert one record; an adapter that trips over a record it does not fit fails that record only."""
