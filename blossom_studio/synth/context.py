@@ -23,7 +23,7 @@ from blossom_studio.synth.items import (
     short_id,
 )
 from blossom_studio.synth.judge_parse import ParseOutcome, parse_judge_output
-from blossom_studio.synth.templates import build_judge_prompt, repair_messages
+from blossom_studio.synth.templates import build_judge_prompt, content_text, repair_messages
 
 HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LATIN = re.compile(r"[A-Za-z]")
@@ -38,12 +38,7 @@ def text_language(text: str) -> str:
 
 def message_text(message: Mapping[str, Any]) -> str:
     """Return a message's text, joining content parts."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(part.get("text") or part.get("value") or "") for part in content if isinstance(part, dict))
-    return ""
+    return content_text(message.get("content"))
 
 
 class CallService:
