@@ -111,10 +111,42 @@ def time_pandas(path: Path) -> float:
     return elapsed
 
 
+TARGET_RATIO = 2.0  # studio time / DuckDB read_json time, at most
+TARGET_PANDAS_SPEEDUP = 3.0  # pandas.read_json time / studio time, at least
+TARGET_PEAK_BYTES = 4 * 10**9
+
+
+def run_once(path: Path, folder: Path, records: int, size: int, *, skip_pandas: bool) -> dict[str, object]:
+    """Time DuckDB, the studio and pandas on the file, print the figures, and return them with the target checks."""
+    folder.mkdir()
+    duck = time_duckdb(path, folder)
+    print(f"duckdb read_json into a table: {duck:.2f} s", file=sys.stderr)
+    studio, imported, peak = time_studio(path, folder)
+    print(f"blossom studio import: {studio:.2f} s, {imported / studio:,.0f} records/s, "
+          f"peak RSS with workers {peak / 2**30:.2f} GiB", file=sys.stderr)
+    pandas_seconds = None if skip_pandas else time_pandas(path)
+    if pandas_seconds is not None:
+        print(f"pandas.read_json(lines=True): {pandas_seconds:.2f} s", file=sys.stderr)
+    result: dict[str, object] = {
+        "records": records, "megabytes": round(size / 1e6, 1), "imported": imported,
+        "studio_seconds": round(studio, 3), "records_per_second": round(imported / studio),
+        "duckdb_read_json_seconds": round(duck, 3), "ratio": round(studio / duck, 3),
+        "baseline": "duckdb read_json into a table (same file, same run)",
+        "peak_rss_gib": round(peak / 2**30, 3),
+    }
+    met = {"ratio": studio / duck <= TARGET_RATIO, "peak_rss": peak < TARGET_PEAK_BYTES}
+    if pandas_seconds is not None:
+        result |= {"pandas_seconds": round(pandas_seconds, 3), "speedup_vs_pandas": round(pandas_seconds / studio, 2)}
+        met["pandas"] = pandas_seconds / studio >= TARGET_PANDAS_SPEEDUP
+    result["targets_met"] = met
+    return result
+
+
 def main() -> None:
-    """Run the three timings on one file and print the figures, then one JSON line."""
+    """Build the file once, run the three timings --runs times, and print one JSON line per run."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=500_000)
+    parser.add_argument("--runs", type=int, default=1, help="repeat the three timings on the same file")
     parser.add_argument("--skip-pandas", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="blossom-bench-") as tmp:
@@ -122,24 +154,11 @@ def main() -> None:
         path = folder / "alpaca_500k.jsonl"
         size = build_file(path, args.records)
         print(f"built {path.name}: {args.records:,} records, {size / 1e6:.0f} MB", file=sys.stderr)
-        duck = time_duckdb(path, folder)
-        print(f"duckdb read_json into a table: {duck:.2f} s", file=sys.stderr)
-        studio, imported, peak = time_studio(path, folder)
-        print(f"blossom studio import: {studio:.2f} s, {imported / studio:,.0f} records/s, "
-              f"peak RSS with workers {peak / 2**30:.2f} GiB", file=sys.stderr)
-        pandas_seconds = None if args.skip_pandas else time_pandas(path)
-        if pandas_seconds is not None:
-            print(f"pandas.read_json(lines=True): {pandas_seconds:.2f} s", file=sys.stderr)
-    result = {
-        "records": args.records, "megabytes": round(size / 1e6, 1), "imported": imported,
-        "studio_seconds": round(studio, 3), "records_per_second": round(imported / studio),
-        "duckdb_read_json_seconds": round(duck, 3), "ratio": round(studio / duck, 3),
-        "baseline": "duckdb read_json into a table (same file, same run)",
-        "peak_rss_gib": round(peak / 2**30, 3),
-    }
-    if pandas_seconds is not None:
-        result |= {"pandas_seconds": round(pandas_seconds, 3), "speedup_vs_pandas": round(pandas_seconds / studio, 2)}
-    print(json.dumps(result))
+        for run in range(1, args.runs + 1):
+            if args.runs > 1:
+                print(f"run {run} of {args.runs}", file=sys.stderr)
+            result = run_once(path, folder / f"run{run}", args.records, size, skip_pandas=args.skip_pandas)
+            print(json.dumps(result if args.runs == 1 else {"run": run, **result}), flush=True)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,12 @@ import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from blossom_studio.ingest import import_files  # noqa: E402
-from blossom_studio.llm.roster import parse_roster  # noqa: E402
-from blossom_studio.store import open_store  # noqa: E402
-from blossom_studio.synth.jobs import create_job  # noqa: E402
-from blossom_studio.synth.runner import run_job  # noqa: E402
-from blossom_studio.testing.fake_openai import FakeConfig, fake_server_process  # noqa: E402
+from blossom_studio.ingest import import_files
+from blossom_studio.llm.roster import parse_roster
+from blossom_studio.store import open_store
+from blossom_studio.synth.jobs import create_job
+from blossom_studio.synth.runner import run_job
+from blossom_studio.testing.fake_openai import FakeConfig, fake_server_process
 
 MODEL = "fake-a"
 

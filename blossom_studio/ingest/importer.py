@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 import threading
 import uuid
 from collections import Counter
@@ -16,16 +15,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from blossom_studio.ingest.chunks import Chunk, parallel_chunks, sequential_chunks, worth_parallel
+from blossom_studio.ingest.chunks import sequential_chunks, sliced_chunks, worth_slicing
+from blossom_studio.ingest.columns import Chunk
 from blossom_studio.ingest.errors import ImportFileError, RecordError
 from blossom_studio.ingest.layouts import BY_NAME, FORMATS, Layout, MappedLayout
 from blossom_studio.ingest.prepare import LayoutChooser, dumps
 from blossom_studio.ingest.readers import open_records
+from blossom_studio.ingest.writer import ROW_GROUP, FileWriter
 from blossom_studio.store import Store
 
-# Rows per INSERT: DuckDB's row-group size, so each insert is compressed and written while the file is still
-# being read; smaller inserts pile up in the transaction and are all written at COMMIT.
-BATCH_SIZE = 122_880
+# Samples between two progress reports (and checks for a cancel request): one DuckDB row group.
+BATCH_SIZE = ROW_GROUP
 MAX_ERRORS_KEPT = 100
 Progress = Callable[[int, int], None]
 
@@ -87,68 +87,18 @@ def default_source(path: Path) -> str:
     return stem
 
 
-class _BatchWriter:
-    """Inserts Arrow batches on a background thread inside one transaction, so parsing and writing overlap."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._queue: queue.Queue[tuple[str, pa.Table, list[Any]] | None] = queue.Queue(maxsize=3)
-        self._error: BaseException | None = None
-        self._finish: Callable[[Any], None] | None = None
-        self._commit = False
-        self._thread = threading.Thread(target=self._run, name="blossom-import-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, sql: str, table: pa.Table, params: list[Any]) -> None:
-        """Queue `sql` (which reads the view `_batch`) to run over `table` in the file's transaction."""
-        while True:
-            if self._error is not None:
-                raise self._error
-            try:
-                self._queue.put((sql, table, params), timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def close(self, *, commit: bool, finish: Callable[[Any], None] | None = None) -> None:
-        self._commit, self._finish = commit, finish
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-    def _run(self) -> None:
-        try:
-            with self._store.write() as cursor:
-                while (item := self._queue.get()) is not None:
-                    sql, batch, params = item
-                    cursor.register("_batch", batch)
-                    cursor.execute(sql, params)
-                    cursor.unregister("_batch")
-                if not self._commit:
-                    raise ImportCancelled
-                if self._finish is not None:
-                    self._finish(cursor)
-        except ImportCancelled:
-            pass
-        except BaseException as exc:  # handed to the importing thread
-            self._error = exc
-            while self._queue.get() is not None:
-                pass
-
-
 class FileImport:
     """Imports one file: sniffs it, converts each record with its layout, and writes new samples."""
 
     def __init__(self, store: Store, path: Path, *, source: str | None, layout: Layout | None,
-                 progress: Progress | None, cancel: threading.Event | None, parallel: bool = True) -> None:
+                 progress: Progress | None, cancel: threading.Event | None, pooled: bool = True) -> None:
         self.store = store
         self.path = path
         self.source = source
         self.forced_layout = layout
         self.progress = progress
         self.cancel = cancel
-        self.parallel = parallel
+        self.pooled = pooled
         self.report = ImportReport(file=str(path))
         self._layouts_seen: Counter[str] = Counter()
 
@@ -164,23 +114,21 @@ class FileImport:
         report.file_type = records.file_type
         import_id = uuid.uuid4().hex[:12]
         source_name = self.source or default_source(self.path)
-        writer = _BatchWriter(self.store)
-        self._pending: list[tuple[pa.Table, pa.Table]] = []
-        self._pending_rows = 0
+        writer = FileWriter(self.store, _INSERT_SAMPLES, [self.source, source_name, import_id], _INSERT_CANDIDATES)
+        self._unreported = 0
         self._new_hashes: set[str] = set()
         self._seen_hashes = seen_hashes
-        self._row_params = [self.source, source_name, import_id]
         try:
-            if self.parallel and worth_parallel(records.file_type, records.total_bytes):
+            if worth_slicing(records.file_type, records.total_bytes):
                 records.items.close()
-                chunks = parallel_chunks(self.path, records.total_bytes, self.forced_layout)
+                chunks = sliced_chunks(self.path, records.total_bytes, self.forced_layout, pooled=self.pooled)
             else:
                 chunks = sequential_chunks(records, LayoutChooser(self.forced_layout))
             for chunk in chunks:
-                self._take(chunk, records.position_kind)
-                if self._pending_rows >= BATCH_SIZE:
-                    self._flush(writer, chunk.bytes_done, records.total_bytes)
-            self._flush(writer, records.total_bytes, records.total_bytes)
+                self._take(chunk, records.position_kind, writer)
+                if self._unreported >= BATCH_SIZE:
+                    self._report_progress(chunk.bytes_done, records.total_bytes)
+            self._report_progress(records.total_bytes, records.total_bytes)
         except ImportFileError as exc:  # found while reading (a bad CSV header, a lone JSON scalar...)
             writer.close(commit=False)
             report.error, report.imported, report.candidates = str(exc), 0, 0
@@ -209,20 +157,26 @@ class FileImport:
             seen_hashes.update(self._new_hashes)
         return report
 
-    def _take(self, chunk: Chunk, position_kind: str) -> None:
-        """Count a chunk, report its bad records, and keep its samples that are not duplicates."""
+    def _take(self, chunk: Chunk, position_kind: str, writer: FileWriter) -> None:
+        """Count a chunk, report its bad records, and hand its samples that are not duplicates to the writer."""
         report = self.report
         report.records += chunk.records
         for position, error in chunk.errors:
             self._bad(position_kind, position, error)
         self._layouts_seen.update(chunk.layouts)
         seen, new = self._seen_hashes, self._new_hashes
-        keep = []
-        for content_hash in chunk.samples.column("content_hash").to_pylist():
-            fresh = content_hash not in seen and content_hash not in new
-            if fresh:
-                new.add(content_hash)
-            keep.append(fresh)
+        hashes = chunk.samples.column("content_hash").to_pylist()
+        distinct = set(hashes)
+        if len(distinct) == len(hashes) and distinct.isdisjoint(seen) and distinct.isdisjoint(new):
+            new |= distinct  # the usual case, checked with set operations instead of row by row
+            keep = [True] * len(hashes)
+        else:
+            keep = []
+            for content_hash in hashes:
+                fresh = content_hash not in seen and content_hash not in new
+                if fresh:
+                    new.add(content_hash)
+                keep.append(fresh)
         kept = sum(keep)
         report.duplicates += len(keep) - kept
         report.imported += kept
@@ -234,28 +188,22 @@ class FileImport:
         if candidates.num_rows and kept != len(keep):
             candidates = candidates.filter(pc.take(mask, candidates.column("sample_row")))
         if candidates.num_rows:
-            hashes = pc.take(chunk.samples.column("content_hash"), candidates.column("sample_row"))
-            candidates = candidates.append_column("sample_hash", hashes)
-        self._pending.append((samples, candidates))
-        self._pending_rows += samples.num_rows
+            sample_hashes = pc.take(chunk.samples.column("content_hash"), candidates.column("sample_row"))
+            candidates = candidates.append_column("sample_hash", sample_hashes)
+            self.report.candidates += candidates.num_rows
+        writer.put(samples, candidates)
+        self._unreported += samples.num_rows
 
     def _bad(self, kind: str, position: int, error: RecordError) -> None:
         self.report.bad += 1
         if len(self.report.errors) < MAX_ERRORS_KEPT:
             self.report.errors.append({"line": position, "reason": error.describe(), "where": kind})
 
-    def _flush(self, writer: _BatchWriter, done_bytes: int, total_bytes: int) -> None:
+    def _report_progress(self, done_bytes: int, total_bytes: int) -> None:
+        """Stop if the import was cancelled, else report how far the file has been read."""
         if self.cancel is not None and self.cancel.is_set():
             raise ImportCancelled(f"{self.path}: import cancelled; nothing from this file was kept")
-        if self._pending:
-            samples = pa.concat_tables([s for s, _ in self._pending])
-            writer.put(_INSERT_SAMPLES, samples, self._row_params)
-            candidates = [c for _, c in self._pending if c.num_rows]
-            if candidates:
-                table = pa.concat_tables(candidates)
-                self.report.candidates += table.num_rows
-                writer.put(_INSERT_CANDIDATES, table, [])
-        self._pending, self._pending_rows = [], 0
+        self._unreported = 0
         if self.progress is not None:
             self.progress(done_bytes, total_bytes)
 
@@ -296,7 +244,7 @@ def import_files(store: Store, paths: Iterable[str | Path], *, source: str | Non
             reports.append(job.run(seen))
         except BrokenProcessPool:  # a worker died: the file was rolled back, so read it again in this process
             job = FileImport(store, Path(path), source=source, layout=layout, progress=progress, cancel=cancel,
-                             parallel=False)
+                             pooled=False)
             reports.append(job.run(seen))
     if any(report.imported for report in reports):
         store.checkpoint()

@@ -9,11 +9,12 @@ import orjson
 
 from blossom_studio.ingest.errors import RecordError
 from blossom_studio.ingest.layouts import Layout, detect
+from blossom_studio.ingest.layouts.alpaca import AlpacaLayout
 from blossom_studio.ingest.records import Sample
 
 
 class Prepared(NamedTuple):
-    """A converted record, ready to be deduplicated and written (positions are relative in parallel chunks)."""
+    """A converted record, ready to be deduplicated and written (positions are relative in slices of a file)."""
 
     position: int
     layout: str
@@ -25,8 +26,6 @@ class Prepared(NamedTuple):
     reference: str | None
     turns: int
     candidates: list[tuple[str | None, str | None, bytes, str | None]]
-
-
 
 
 def dumps(value: Any) -> bytes:
@@ -45,12 +44,20 @@ def content_hash(sample: Sample, messages_json: bytes, metadata_json: bytes, can
     return digest.hexdigest()
 
 
+def plain_content_hash(messages_json: bytes) -> str:
+    """Return content_hash() of a sample without reference, source id, metadata or candidates."""
+    digest = hashlib.blake2b(messages_json, digest_size=16)
+    digest.update(b"\0\0\0{}")  # the empty reference, the empty source id and the metadata {}
+    return digest.hexdigest()
+
+
 class LayoutChooser:
     """Picks each record's layout: the forced one, or auto-detection cached by the record's shape."""
 
     def __init__(self, forced: Layout | None) -> None:
         self.forced = forced
         self._detected: dict[tuple[Any, ...], Layout] = {}
+        self._plain_is_alpaca: dict[int, bool] = {}
 
     def layout_for(self, record: dict[str, Any]) -> Layout:
         """Return the layout for this record, raising RecordError when none fits."""
@@ -62,6 +69,32 @@ class LayoutChooser:
         if layout is None:
             layout = self._detected[signature] = detect(record)
         return layout
+
+    def plain_alpaca(self, record: dict[str, Any]) -> list[dict[str, str]] | None:
+        """Return the messages AlpacaLayout.convert() would build, or None when the adapter must convert the record.
+
+        Only records whose layout is Alpaca, with nothing but string `instruction`, `output` and optional `input`
+        fields and a prompt that is not blank, get messages here; they need no Sample, metadata or generic hash.
+        """
+        size = len(record)
+        instruction, output = record.get("instruction"), record.get("output")
+        if size > 3 or type(instruction) is not str or type(output) is not str:
+            return None
+        if size == 3:
+            extra = record.get("input")
+            if type(extra) is not str:
+                return None
+            prompt = f"{instruction}\n{extra}" if extra.strip() else instruction
+        else:
+            prompt = instruction
+        if not prompt.strip():  # the adapter reports the empty prompt
+            return None
+        is_alpaca = self._plain_is_alpaca.get(size)
+        if is_alpaca is None:  # the keys are fixed by the size, so one detection per size is enough
+            is_alpaca = self._plain_is_alpaca[size] = type(self.layout_for(record)) is AlpacaLayout
+        if not is_alpaca:
+            return None
+        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
 
     def convert(self, record: dict[str, Any]) -> tuple[Layout, Sample]:
         """Convert one record; an adapter that trips over a record it does not fit fails that record only."""
