@@ -84,6 +84,9 @@ def cmd_synth(args: argparse.Namespace, human: TextIO) -> int:
     _print_progress(progress.as_dict(), human)
     if progress.pending:
         print(f"the job stopped with {progress.pending} items pending; finish it with --resume {name}", file=sys.stderr)
+    elif progress.failed:
+        print(f"{progress.failed} items failed (reasons above); retry them with --resume {name} --retry-failed",
+              file=sys.stderr)
     if args.json:
         _emit_json(progress.as_dict())
     return EXIT_OK if progress.failed == 0 and progress.pending == 0 else EXIT_FAILED

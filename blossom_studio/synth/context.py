@@ -50,8 +50,6 @@ class CallService:
         self.job_id = job_id
         self._clients: dict[str, ModelClient] = {}
         self._in_flight: dict[str, asyncio.Future[CallResult]] = {}
-        self.sent = 0
-        self.cached = 0
 
     def client(self, spec: ModelSpec) -> ModelClient:
         """Return the client of `spec`, created on first use inside the running event loop."""
@@ -67,15 +65,12 @@ class CallService:
         key = call_key(spec, params, messages)
         cached = self.cache.get(key)
         if cached is not None:
-            self.cached += 1
             return key, cached
         if key in self._in_flight:
-            self.cached += 1
             return key, await asyncio.shield(self._in_flight[key])
         future: asyncio.Future[CallResult] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            self.sent += 1
             result = await self.client(spec).complete(messages, params)
             if result.ok:
                 self.cache.remember(key, result)

@@ -26,7 +26,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
-OUTPUT_FORMAT_HEADINGS = ("### Output format", "### 输出格式")
+from blossom_studio.synth.templates import output_format_block
+
 PLACEHOLDER = re.compile(r"<([^<>\n]{1,80})>")
 RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -91,14 +92,6 @@ def _last_user_text(messages: list[dict]) -> str:
     return ""
 
 
-def _output_format_block(text: str) -> str | None:
-    starts = [text.rfind(heading) for heading in OUTPUT_FORMAT_HEADINGS]
-    start = max(starts)
-    if start < 0:
-        return None
-    return text[start:].split("\n", 1)[1] if "\n" in text[start:] else ""
-
-
 def _fill_placeholder(spec: str, rng: random.Random) -> str:
     options = [option.strip() for option in spec.split("|")]
     choice = rng.choice(options)
@@ -127,12 +120,12 @@ def answer_text(model: str, messages: list[dict], malformed: bool, seed: int) ->
     """Return the deterministic reply of `model` to `messages`."""
     prompt = _last_user_text(messages)
     rng = _rng(seed, model, messages)
-    block = _output_format_block(prompt)
+    block = output_format_block(prompt)
     if block is None:
         return _plain_answer(model, prompt, rng)
     if malformed:
         return rng.choice(["I think both are fine.", "", "Verdict pending; more context needed.", "{"])
-    return fill_output_format(block, rng)
+    return fill_output_format(block.split("\n", 1)[1] if "\n" in block else "", rng)
 
 
 class FakeOpenAI:

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from blossom_studio.synth.context import ItemContext
-from blossom_studio.synth.items import CandidateView, ItemFailed
 
 
 class StrategyError(ValueError):
@@ -81,10 +80,3 @@ class Strategy:
         """Work one item, recording candidates and verdicts on `ctx`; raise ItemFailed to fail it with a reason."""
         raise NotImplementedError
 
-
-def require_candidates(ctx: ItemContext, count: int) -> list[CandidateView]:
-    """Return the first `count` existing answers of the sample, or fail the item when it has fewer."""
-    answers = [c for c in ctx.sample.candidates if c.text.strip()]
-    if len(answers) < count:
-        raise ItemFailed("not_enough_candidates", f"the sample has {len(answers)} answer(s); this needs {count}")
-    return answers[:count]
