@@ -32,3 +32,16 @@ def roster_path(explicit: str | os.PathLike[str] | None = None) -> Path:
         return Path(explicit)
     from_env = os.environ.get(ROSTER_ENV)
     return Path(from_env) if from_env else DEFAULT_ROSTER_PATH
+
+CACHE_ENV = "BLOSSOM_STUDIO_CACHE_DIR"
+
+
+def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Return the folder for rebuildable caches (jieba's dictionary): explicit, $BLOSSOM_STUDIO_CACHE_DIR, else XDG."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(CACHE_ENV)
+    if from_env:
+        return Path(from_env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "blossom-studio"

@@ -156,9 +156,60 @@ def m002_synthesis(cursor: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+PROFILE_COLUMNS: list[tuple[str, str]] = [
+    ("lang", "VARCHAR"),  # zh, en, mixed, other, code, unknown; NULL until profiled
+    ("lang_code", "VARCHAR"),  # zh-Hans, zh-Hant, en, or the code of an other language (fr, ja)
+    ("prompt_lang", "VARCHAR"),
+    ("response_lang", "VARCHAR"),
+    ("lang_mismatch", "BOOLEAN"),  # the answer's language differs from the prompt's, which asks for no translation
+    ("traditional", "BOOLEAN"),  # the Chinese text is written in Traditional characters
+    ("message_roles", "VARCHAR[]"),  # roles of the messages, then 'candidate' per imported candidate
+    ("message_langs", "VARCHAR[]"),  # language of each entry of message_roles
+    ("message_chars", "INTEGER[]"),  # characters of each entry of message_roles
+    ("message_words", "INTEGER[]"),  # words (jieba for Chinese) of each entry; NULL until words are counted
+    ("zh_chars", "INTEGER"),  # Han characters outside code, URLs and LaTeX
+    ("en_words", "INTEGER"),  # Latin-script words outside code, URLs and LaTeX
+    ("chars", "INTEGER"),
+    ("prompt_chars", "INTEGER"),
+    ("response_chars", "INTEGER"),
+    ("words", "INTEGER"),  # NULL until words are counted
+    ("profile_version", "SMALLINT"),  # NULL until profiled; older versions are profiled again
+]
+
+
+def m003_profile(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Add the language profile columns to samples, and the word_counts and selections tables."""
+    for name, column_type in PROFILE_COLUMNS:
+        cursor.execute(f"ALTER TABLE samples ADD COLUMN {name} {column_type}")
+    cursor.execute(
+        """
+        CREATE TABLE word_counts (
+            source VARCHAR NOT NULL,
+            lang VARCHAR NOT NULL,
+            word VARCHAR NOT NULL,
+            count BIGINT NOT NULL,
+            PRIMARY KEY (source, lang, word)
+        )
+        """
+    )
+    cursor.execute(
+        """
+        CREATE TABLE selections (
+            name VARCHAR PRIMARY KEY,
+            spec JSON NOT NULL,
+            sample_ids VARCHAR[] NOT NULL,
+            counts JSON NOT NULL,
+            created_by VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_synthesis", m002_synthesis),
+    ("003_profile", m003_profile),
 ]
 
 

@@ -46,6 +46,23 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("turns", "INTEGER", False),
         ("status", "VARCHAR", False),
         ("created_at", "TIMESTAMP", False),
+        ("lang", "VARCHAR", True),
+        ("lang_code", "VARCHAR", True),
+        ("prompt_lang", "VARCHAR", True),
+        ("response_lang", "VARCHAR", True),
+        ("lang_mismatch", "BOOLEAN", True),
+        ("traditional", "BOOLEAN", True),
+        ("message_roles", "VARCHAR[]", True),
+        ("message_langs", "VARCHAR[]", True),
+        ("message_chars", "INTEGER[]", True),
+        ("message_words", "INTEGER[]", True),
+        ("zh_chars", "INTEGER", True),
+        ("en_words", "INTEGER", True),
+        ("chars", "INTEGER", True),
+        ("prompt_chars", "INTEGER", True),
+        ("response_chars", "INTEGER", True),
+        ("words", "INTEGER", True),
+        ("profile_version", "SMALLINT", True),
     ],
     "candidates": [
         ("id", "VARCHAR", False),
@@ -123,8 +140,22 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("call_keys", "JSON", False),
         ("created_at", "TIMESTAMP", False),
     ],
+    "word_counts": [
+        ("source", "VARCHAR", False),
+        ("lang", "VARCHAR", False),
+        ("word", "VARCHAR", False),
+        ("count", "BIGINT", False),
+    ],
+    "selections": [
+        ("name", "VARCHAR", False),
+        ("spec", "JSON", False),
+        ("sample_ids", "VARCHAR[]", False),
+        ("counts", "JSON", False),
+        ("created_by", "VARCHAR", True),
+        ("created_at", "TIMESTAMP", False),
+    ],
 }
-EXPECTED_MIGRATIONS = ["001_initial", "002_synthesis"]
+EXPECTED_MIGRATIONS = ["001_initial", "002_synthesis", "003_profile"]
 
 
 def schema(store: Store) -> dict[str, list[tuple[str, str, bool]]]:
@@ -155,6 +186,7 @@ def test_column_defaults(store: Store) -> None:
         ("jobs", "created_at", "current_timestamp"),
         ("samples", "created_at", "current_timestamp"),
         ("samples", "status", "'active'"),
+        ("selections", "created_at", "current_timestamp"),
         ("verdicts", "created_at", "current_timestamp"),
     ]
 
