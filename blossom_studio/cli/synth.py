@@ -63,8 +63,6 @@ def cmd_synth(args: argparse.Namespace, human: TextIO) -> int:
 
     if not args.resume and not args.strategy:
         raise CommandError("synth needs --strategy NAME (or --resume NAME to finish an earlier job)")
-    if args.selection:
-        raise CommandError(f"no saved selection named {args.selection!r}")
     if args.retry_failed and not args.resume:
         raise CommandError("--retry-failed goes with --resume NAME")
     roster = load_roster(settings.roster_path(args.models))
@@ -74,7 +72,7 @@ def cmd_synth(args: argparse.Namespace, human: TextIO) -> int:
             job_progress(store, name)
         else:
             selection = Selection(source=args.source, lang=args.lang, limit=args.limit, sample=args.sample,
-                                  seed=args.seed)
+                                  seed=args.seed, saved=args.selection)
             job = create_job(store, roster, strategy=args.strategy, roles=parse_pairs(args.roles, "--roles"),
                              params=parse_pairs(args.options, "--set"), selection=selection, seed=args.seed,
                              name=args.job)

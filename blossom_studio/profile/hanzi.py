@@ -32,11 +32,6 @@ TRADITIONAL_ONLY = frozenset(pair[1] for pair in _PAIRS.split())
 
 
 def script_counts(han_text: str) -> tuple[int, int]:
-    """Return how many characters of the text are Simplified-only and how many are Traditional-only."""
-    simplified = traditional = 0
-    for char in han_text:
-        if char in SIMPLIFIED_ONLY:
-            simplified += 1
-        elif char in TRADITIONAL_ONLY:
-            traditional += 1
-    return simplified, traditional
+    """Return how many distinct characters of the text are Simplified-only and how many Traditional-only."""
+    distinct = set(han_text)
+    return len(distinct & SIMPLIFIED_ONLY), len(distinct & TRADITIONAL_ONLY)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-MAX_CHARS = 2000
+# langdetect is sure of a language within a few hundred characters, and its time grows with the text.
+MAX_CHARS = 600
 MIN_PROBABILITY = 0.9
 _lock = threading.Lock()
 _loaded = False

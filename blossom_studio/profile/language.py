@@ -24,8 +24,8 @@ EN_MAX_SHARE = 0.2
 OTHER_LETTERS_PER_UNIT = 5
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+")
-_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]{2,}")
-_ACCENTED = re.compile(r"[\u00c0-\u024f]")
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f\u1e00-\u1eff]{2,}")
+_ACCENTED = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff]")
 _FENCE = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.S)
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _URL = re.compile(r"(?<![A-Za-z])(?:https?|ftp)://[!-~]+|(?<![A-Za-z])www\.[!-~]+|[\w.+-]+@[\w-]+\.[\w.]+")
@@ -38,6 +38,7 @@ _CODE_LINE = re.compile(
     r"(?:var|let|const) \w|for ?\(|while ?\(|if ?\(|else\b|\}|\{$|#!|<\?php|SELECT |INSERT |CREATE |@\w+)"
     r"|[;{]\s*$|^\s*[\w.\[\]]+\s*=\s*\S|^\s*[\w.]+\(.*\)\s*;?\s*$",
 )
+_CODE_LINES = re.compile(_CODE_LINE.pattern, re.M)
 _SCRIPTS = {
     "ja": re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]"),
     "ko": re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]"),
@@ -68,8 +69,9 @@ _FOREIGN_TEXT = (
     " der die das und ist nicht ein eine zu den dem mit sich auf für ich sie es wir auch"
     " el los las del por para una es con como pero más sus le lo se su al"
     " il della che di non sono gli nel alla per con una"
-    " os não uma com para mais dos das pelo"
+    " os não uma para mais dos das pelo"
     " het een niet zijn wordt ook voor"
+    " yang dan ini itu dengan untuk tidak ada dari akan"
 )
 _FOREIGN_WORDS = frozenset(_FOREIGN_TEXT.split())
 
@@ -132,6 +134,9 @@ def _strip_markup(text: str) -> tuple[str, bool]:
 
 def _without_code_lines(text: str) -> tuple[str, bool]:
     """Return the text without its unfenced source lines when at least two lines look like statements."""
+    first = _CODE_LINES.search(text)
+    if first is None or _CODE_LINES.search(text, first.end() + 1) is None:
+        return text, False
     lines = text.split("\n")
     prose = [line for line in lines if not _CODE_LINE.search(line)]
     if len(lines) - len(prose) < 2:
@@ -145,6 +150,10 @@ def features(text: str) -> Features:
     if not text:
         return found
     prose, found.code = _strip_markup(text)
+    bare = prose.strip()
+    if bare[:1] in ("{", "[") and bare[-1:] in ("}", "]"):  # JSON: tool calls, tool results, structured data
+        found.code = True
+        return found
     if "\n" in prose:
         prose, code_lines = _without_code_lines(prose)
         found.code = found.code or code_lines
@@ -160,12 +169,11 @@ def features(text: str) -> Features:
                 count = len(pattern.findall(prose))
                 if count:
                     found.other_letters[script] = count
-    words = _LATIN_WORD.findall(prose)
+    words = _LATIN_WORD.findall(prose.lower())
     if words:
         found.latin_words = len(words)
-        lowered = [word.lower() for word in words]
-        found.english_words = sum(1 for word in lowered if word in _ENGLISH_WORDS)
-        found.foreign_words = sum(1 for word in lowered if word in _FOREIGN_WORDS)
+        found.english_words = sum(map(_ENGLISH_WORDS.__contains__, words))
+        found.foreign_words = sum(map(_FOREIGN_WORDS.__contains__, words))
         found.prose.append(prose)
     elif found.other_letters:
         found.prose.append(prose)
@@ -200,10 +208,11 @@ def decide(found: Features) -> Language:
 
 
 def _may_not_be_english(found: Features) -> bool:
-    """Return True when Latin text has more foreign than English function words, few English ones, or accents."""
+    """Return True when Latin text has more foreign than English function words, or many accented letters.
+
+    Latin text with neither (lists of nouns, tables, identifiers) is taken as English without asking langdetect.
+    """
     if found.foreign_words > found.english_words:
-        return True
-    if found.latin_words >= 6 and found.english_words < 0.1 * found.latin_words:
         return True
     return found.accented >= 3 and found.accented * 20 >= found.latin_words
 
