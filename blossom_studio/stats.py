@@ -1,4 +1,4 @@
-"""Counts of stored samples grouped by source, layout, turns or message role."""
+"""Counts of stored samples grouped by source, layout, turns, message role or language."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from blossom_studio.store import Store
 
 SAMPLE_KEYS = ("source", "format", "turns")
-GROUP_KEYS = (*SAMPLE_KEYS, "role")
+GROUP_KEYS = (*SAMPLE_KEYS, "role", "lang")
 
 
 def parse_group_keys(text: str | None) -> list[str]:
@@ -21,8 +21,12 @@ def parse_group_keys(text: str | None) -> list[str]:
 
 
 def sample_stats(store: Store, by: Sequence[str] = ("source",)) -> list[dict[str, Any]]:
-    """Return one row per group with `samples` and measures (references, candidates, messages, characters)."""
+    """Return one row per group with `samples` and measures; grouping by `lang` reads the profile columns."""
     keys = parse_group_keys(",".join(by))
+    if "lang" in keys:
+        from blossom_studio.balance import balance_rows
+
+        return balance_rows(store, keys)
     if "role" in keys:
         return _role_stats(store, keys)
     group = ", ".join(f"s.{key}" for key in keys)

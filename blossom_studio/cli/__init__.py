@@ -44,13 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
                                "chosen, rejected, id, source)")
     importer.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
 
-    stats = commands.add_parser("stats", help="count samples by source, format, turns or role")
-    stats.add_argument("--by", default="source", help="comma-separated keys: source, format, turns, role")
+    stats = commands.add_parser("stats", help="count samples by source, format, turns, role or language")
+    stats.add_argument("--by", default="source", help="comma-separated keys: source, format, turns, role, lang "
+                                                      "(lang reads the language profile; unprofiled is 'pending')")
     stats.add_argument("--json", action="store_true", help="print the rows as JSON on the last line")
 
     from blossom_studio.cli.synth import add_commands
 
     add_commands(commands)
+    from blossom_studio.cli.selections import add_commands as add_selection_commands
+
+    add_selection_commands(commands)
+    from blossom_studio.cli.profile import add_commands as add_profile_commands
+
+    add_profile_commands(commands)
 
     serve = commands.add_parser("serve", help="start the studio in the browser (what `python app.py` runs)")
     serve.add_argument("--db", default=argparse.SUPPRESS, help="studio database file")
@@ -63,10 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     args = build_parser().parse_args(argv)
     human = sys.stderr if getattr(args, "json", False) else sys.stdout
+    from blossom_studio.cli.profile import cmd_profile
+    from blossom_studio.cli.selections import cmd_rebalance, cmd_selections
     from blossom_studio.cli.synth import cmd_jobs, cmd_synth, cmd_verdicts
 
     handlers = {"import": cmd_import, "stats": cmd_stats, "serve": cmd_serve, "synth": cmd_synth, "jobs": cmd_jobs,
-                "verdicts": cmd_verdicts}
+                "verdicts": cmd_verdicts, "rebalance": cmd_rebalance, "selections": cmd_selections,
+                "profile": cmd_profile}
     try:
         return handlers[args.command](args, human)
     except _user_errors() as exc:
@@ -106,6 +116,7 @@ def _emit_json(value: Any) -> None:
 
 def cmd_import(args: argparse.Namespace, human: TextIO) -> int:
     """Import files and print one summary per file."""
+    from blossom_studio.cli.profile import RESUME_HINT, run_profiling
     from blossom_studio.ingest import ImportCancelled, import_files
     from blossom_studio.ingest.layouts import parse_mapping
 
@@ -124,6 +135,9 @@ def cmd_import(args: argparse.Namespace, human: TextIO) -> int:
                   file=sys.stderr)
             return EXIT_FAILED
         bar.close()
+        profiled = run_profiling(store) if any(report.imported for report in reports) else None
+    if profiled is not None and profiled.cancelled:
+        print(f"profiling interrupted; {RESUME_HINT}", file=sys.stderr)
     for report in reports:
         _print_report(report, human)
     if args.json:
@@ -181,6 +195,9 @@ def cmd_stats(args: argparse.Namespace, human: TextIO) -> int:
     with _open(args) as store:
         rows = sample_stats(store, keys)
     _print_table(rows, human)
+    pending = sum(row["samples"] for row in rows if "lang" in keys and row["lang"] == "pending")
+    if pending:
+        print(f"{pending:,} samples are not profiled yet: they show as lang 'pending'", file=human)
     if args.json:
         _emit_json(rows)
     return EXIT_OK

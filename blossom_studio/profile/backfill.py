@@ -103,8 +103,6 @@ def _write(store: Store, ids: list[str], profiles: list[tuple[Any, ...]]) -> Non
                                                                                               strict=True)],
                                  schema=_SCHEMA)
     with store.write() as cursor:
-        cursor.register("_profiles", table)
-        try:
-            cursor.execute(_UPDATE)
-        finally:
-            cursor.unregister("_profiles")
+        cursor.register("_profiles", table)  # a failed statement rolls the registration back with the transaction
+        cursor.execute(_UPDATE)
+        cursor.unregister("_profiles")

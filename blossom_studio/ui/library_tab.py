@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -36,8 +37,8 @@ def _open_sample(store: Store, sample_id: str) -> tuple[list[dict[str, Any]], li
     return chat_messages(sample["messages"]), candidate_messages(sample["candidates"]), reference, details
 
 
-def build_library_tab(demo: gr.Blocks, store: Store) -> None:
-    """Lay out the Library tab and wire its handlers to the library API."""
+def build_library_tab(demo: gr.Blocks, store: Store, *, on_import: Callable[[], None] | None = None) -> None:
+    """Lay out the Library tab and wire its handlers to the library API; `on_import` runs after new samples land."""
     with gr.Row():
         search = gr.Textbox(label="Search (Chinese or English)", placeholder="e.g. 函数 or quick sort", scale=3)
         source = gr.Dropdown(label="Source", choices=[ALL_SOURCES, *library.sources(store)], value=ALL_SOURCES,
@@ -87,6 +88,8 @@ def build_library_tab(demo: gr.Blocks, store: Store) -> None:
         if not files:
             return "Choose one or more files first.", gr.update()
         reports = import_files(store, files, source=name.strip() or None)
+        if on_import is not None and any(report.imported for report in reports):
+            on_import()  # the language profile and word counts follow in the background
         lines = []
         for report in reports:
             file_name = report.file.rsplit("/", 1)[-1]
