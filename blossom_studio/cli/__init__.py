@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--map", dest="mapping", metavar="KEY=FIELD,...",
                           help="map your fields: prompt=FIELD,response=FIELD,reference=FIELD (also system, "
                                "chosen, rejected, id, source)")
+    importer.add_argument("--no-profile", dest="profile", action="store_false",
+                          help="skip the language profile and word counts (run `profile` later, or let the studio "
+                               "do it in the background)")
     importer.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
 
     stats = commands.add_parser("stats", help="count samples by source, format, turns, role or language")
@@ -135,7 +138,8 @@ def cmd_import(args: argparse.Namespace, human: TextIO) -> int:
                   file=sys.stderr)
             return EXIT_FAILED
         bar.close()
-        profiled = run_profiling(store) if any(report.imported for report in reports) else None
+        imported = any(report.imported for report in reports)
+        profiled = run_profiling(store) if imported and args.profile else None
     if profiled is not None and profiled.cancelled:
         print(f"profiling interrupted; {RESUME_HINT}", file=sys.stderr)
     for report in reports:

@@ -34,3 +34,10 @@ def test_profile_finishes_samples_left_unprofiled(tmp_path: Path, realdata: Path
                                                                 "cancelled": False}
     after = {row["lang"]: row["samples"] for row in last_json(run("--db", db, "stats", "--by", "lang", "--json"))}
     assert after == {"zh": 1000}
+
+
+def test_import_no_profile_leaves_profiling_for_later(tmp_path: Path, realdata: Path) -> None:
+    db = tmp_path / "studio.duckdb"
+    assert run("--db", db, "import", realdata / "gsm8k/test.jsonl", "--no-profile").returncode == 0
+    rows = last_json(run("--db", db, "stats", "--by", "lang", "--json"))
+    assert rows[0]["lang"] == "pending" and rows[0]["samples"] == 1319

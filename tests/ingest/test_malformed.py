@@ -520,7 +520,7 @@ def test_kill_9_during_a_cli_import_leaves_no_half_file(tmp_path: Path) -> None:
     # the seed survived, and the database is usable: a re-run imports the file completely
     with duckdb.connect(str(db)) as connection:
         assert connection.execute("SELECT count(*) FROM samples WHERE source = 'seed'").fetchone()[0] == 3
-    subprocess.run([sys.executable, "-m", "blossom_studio", "--db", str(db), "import", str(big)],
+    subprocess.run([sys.executable, "-m", "blossom_studio", "--db", str(db), "import", str(big), "--no-profile"],
                    cwd=PROJECT, check=True, capture_output=True)
     assert rows_from(db, "big")[0] == count
 
