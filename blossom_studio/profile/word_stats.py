@@ -39,7 +39,9 @@ _TEXTS_SQL = SAMPLE_TEXTS_SQL + " WHERE s.id IN (SELECT unnest(?::VARCHAR[]))"
 # is already there. On the 13 real sets (10,437 samples) that keeps 42,532 of 95,162 rows, and with batches of
 # 5,000 every source's top 50 is identical; a count can miss one sample per batch before the word entered (at
 # 1,000 per batch, 44 of 609 top-50 counts were one lower). Kept whole, 3M rows made a 260 MB file (the index).
+# A batch this small (a small import, the bundled sample) keeps every word: there, one sample is a big share.
 MIN_NEW_COUNT = 2
+KEEP_ALL_BELOW_SAMPLES = 1_000
 _UPDATE_SQL = """
     UPDATE samples SET message_words = b.message_words, words = b.words
     FROM _word_batch b
@@ -49,7 +51,7 @@ _UPDATE_SQL = """
 _UPSERT_SQL = f"""
     INSERT INTO word_counts
     SELECT t.source, t.lang, t.word, t.count FROM _word_tally t
-    WHERE t.count >= {MIN_NEW_COUNT} OR EXISTS (
+    WHERE $1 < {KEEP_ALL_BELOW_SAMPLES} OR t.count >= {MIN_NEW_COUNT} OR EXISTS (
         SELECT 1 FROM word_counts w WHERE w.source = t.source AND w.lang = t.lang AND w.word = t.word)
     ON CONFLICT (source, lang, word) DO UPDATE SET count = count + excluded.count
 """
@@ -174,7 +176,7 @@ def _write(store: Store, batch: _Batch, counts: list[list[int]], tallies: dict[s
         cursor.register("_word_tally", tally)
         updated = cursor.execute(_UPDATE_SQL).fetchall()[0][0]
         if tally.num_rows:
-            cursor.execute(_UPSERT_SQL)
+            cursor.execute(_UPSERT_SQL, [len(batch.ids)])
         cursor.unregister("_word_batch")
         cursor.unregister("_word_tally")
     return int(updated)
