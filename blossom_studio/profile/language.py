@@ -20,6 +20,8 @@ LANGS = ("zh", "en", "mixed", "other", "code", "unknown")
 LATIN_WORD_WEIGHT = 1.5
 ZH_MIN_SHARE = 0.5
 EN_MAX_SHARE = 0.2
+# Function words are counted among a text's first words only: their share settles within a few hundred.
+FUNCTION_WORD_SAMPLE = 300
 # Letters of another script per unit, as a word is about five letters.
 OTHER_LETTERS_PER_UNIT = 5
 
@@ -34,11 +36,14 @@ _LATEX = re.compile(
     re.S,
 )
 _CODE_LINE = re.compile(
-    r"^\s*(?:def |class |import |from \S+ import |#include|public |private |static |function |return\b|"
+    r"^[ \t]*(?:def |class |import |from \S+ import |#include|public |private |static |function |return\b|"
     r"(?:var|let|const) \w|for ?\(|while ?\(|if ?\(|else\b|\}|\{$|#!|<\?php|SELECT |INSERT |CREATE |@\w+)"
-    r"|[;{]\s*$|^\s*[\w.\[\]]+\s*=\s*\S|^\s*[\w.]+\(.*\)\s*;?\s*$",
+    r"|[;{][ \t]*$|^[ \t]*[\w.\[\]]+[ \t]*=[ \t]*\S|^[ \t]*[\w.]+\([^\n]*\)[ \t]*;?[ \t]*$",
 )
 _CODE_LINES = re.compile(_CODE_LINE.pattern, re.M)
+# Every line _CODE_LINE matches holds one of these (or starts with a keyword below).
+_CODE_MARKS = ("=", ";", "{", "}", "(", "def ", "class ", "import ", "#include", "public ", "private ", "static ",
+               "return", "else", "#!", "SELECT ", "INSERT ", "CREATE ", "@")
 _SCRIPTS = {
     "ja": re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]"),
     "ko": re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]"),
@@ -51,7 +56,7 @@ _SCRIPTS = {
 }
 # Scripts shared by several languages: langdetect names the language when it can.
 _SHARED_SCRIPTS = {"ru", "ar", "hi"}
-_ANY_OTHER_SCRIPT = re.compile("|".join(pattern.pattern for pattern in _SCRIPTS.values()))
+_OTHER_LETTERS = re.compile("|".join([_ACCENTED.pattern, *(pattern.pattern for pattern in _SCRIPTS.values())]))
 
 _ENGLISH_TEXT = (
     "the of and to in is it that for on with as was are be this by or at from an not but have has had were which"
@@ -134,6 +139,8 @@ def _strip_markup(text: str) -> tuple[str, bool]:
 
 def _without_code_lines(text: str) -> tuple[str, bool]:
     """Return the text without its unfenced source lines when at least two lines look like statements."""
+    if sum(text.count(mark) for mark in _CODE_MARKS) < 2:  # prose: skip the slower line-by-line look
+        return text, False
     first = _CODE_LINES.search(text)
     if first is None or _CODE_LINES.search(text, first.end() + 1) is None:
         return text, False
@@ -163,17 +170,21 @@ def features(text: str) -> Features:
             han_text = "".join(runs)
             found.han = len(han_text)
             found.simplified, found.traditional = script_counts(han_text)
-        found.accented = len(_ACCENTED.findall(prose))
-        if _ANY_OTHER_SCRIPT.search(prose):
-            for script, pattern in _SCRIPTS.items():
-                count = len(pattern.findall(prose))
-                if count:
-                    found.other_letters[script] = count
+        letters = _OTHER_LETTERS.findall(prose)
+        if letters:
+            found.accented = len(_ACCENTED.findall("".join(letters)))
+            if found.accented < len(letters):
+                others = "".join(letters)
+                for script, pattern in _SCRIPTS.items():
+                    count = len(pattern.findall(others))
+                    if count:
+                        found.other_letters[script] = count
     words = _LATIN_WORD.findall(prose.lower())
     if words:
         found.latin_words = len(words)
-        found.english_words = sum(map(_ENGLISH_WORDS.__contains__, words))
-        found.foreign_words = sum(map(_FOREIGN_WORDS.__contains__, words))
+        sample = words[:FUNCTION_WORD_SAMPLE]
+        found.english_words = sum(map(_ENGLISH_WORDS.__contains__, sample))
+        found.foreign_words = sum(map(_FOREIGN_WORDS.__contains__, sample))
         found.prose.append(prose)
     elif found.other_letters:
         found.prose.append(prose)
