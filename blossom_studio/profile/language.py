@@ -69,15 +69,16 @@ _ENGLISH_TEXT = (
     " during without within out up down no yes very well here now need want know think take get see come go"
 )
 _ENGLISH_WORDS = frozenset(_ENGLISH_TEXT.split())
-_FOREIGN_TEXT = (
-    "le la les des est une un et du au aux dans pour pas sont qui que avec sur ce cette nous vous ils elle"
-    " der die das und ist nicht ein eine zu den dem mit sich auf für ich sie es wir auch"
-    " el los las del por para una es con como pero más sus le lo se su al"
-    " il della che di non sono gli nel alla per con una"
-    " os não uma para mais dos das pelo"
-    " het een niet zijn wordt ook voor"
-    " yang dan ini itu dengan untuk tidak ada dari akan"
-)
+_FUNCTION_WORDS_BY_LANG = {
+    "fr": "le la les des est une et du au aux dans pour pas sont qui que avec sur ce cette nous vous ils elle",
+    "de": "der die das und ist nicht ein eine zu den dem mit sich auf für ich sie es wir auch",
+    "es": "el los las del por para una es con como pero más sus lo se su al que la",
+    "it": "il della che di non sono gli nel alla per con una la",
+    "pt": "os não uma para mais dos das pelo que",
+    "nl": "het een niet zijn wordt ook voor",
+    "id": "yang dan ini itu dengan untuk tidak ada dari akan",
+}
+_FOREIGN_TEXT = " ".join(_FUNCTION_WORDS_BY_LANG.values())
 _FOREIGN_WORDS = frozenset(_FOREIGN_TEXT.split())
 
 
@@ -212,7 +213,7 @@ def decide(found: Features) -> Language:
     if share > EN_MAX_SHARE:
         return Language("mixed")
     if _may_not_be_english(found):
-        code = _detect(found.prose)
+        code = _function_word_language(found.prose) or _detect(found.prose)
         if code and code != "en":
             return Language("other", code)
     return Language("en", "en")
@@ -226,6 +227,19 @@ def _may_not_be_english(found: Features) -> bool:
     if found.foreign_words > found.english_words:
         return True
     return found.accented >= 3 and found.accented * 20 >= found.latin_words
+
+
+_FUNCTION_SETS = {lang: frozenset(words.split()) for lang, words in _FUNCTION_WORDS_BY_LANG.items()}
+_FUNCTION_SETS["en"] = _ENGLISH_WORDS
+
+
+def _function_word_language(prose: list[str]) -> str | None:
+    """Return the language whose function words clearly lead (at least 5, twice the next), else None."""
+    words = _LATIN_WORD.findall(" ".join(prose).lower())[:FUNCTION_WORD_SAMPLE]
+    hits = sorted(((sum(map(known.__contains__, words)), lang) for lang, known in _FUNCTION_SETS.items()),
+                  reverse=True)
+    (best, lang), (second, _) = hits[0], hits[1]
+    return lang if best >= 5 and best >= 2 * second else None
 
 
 def _detect(prose: list[str]) -> str | None:
