@@ -17,6 +17,7 @@ import pytest
 from blossom_studio.ingest import import_files
 from blossom_studio.store import open_store
 from blossom_studio.testing.fake_openai import FakeConfig, FakeOpenAIServer
+from tests.cli.test_synth import one_line_error
 
 PROJECT = Path(__file__).resolve().parents[2]
 FILES = {"gsm8k": ("gsm8k/test.jsonl", "en"), "cmath": ("qwen2.5-math/cmath/test.jsonl", "zh"),
@@ -57,16 +58,6 @@ def last_json(result: subprocess.CompletedProcess[str]) -> Any:
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, f"human-readable text goes to stderr with --json; stdout: {result.stdout!r}"
     return json.loads(lines[-1])
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr and result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def test_rebalance_previews_without_saving_and_prints_the_table(db: Path) -> None:
