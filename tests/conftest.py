@@ -29,3 +29,24 @@ def realdata() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return REALDATA
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    """Debian's chromium for Playwright; skipped where it or Playwright is missing, a failure when CI=true."""
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package (pip install -r requirements-dev.txt)")
+    if not CHROMIUM.exists():
+        missing.append(f"Debian's chromium at {CHROMIUM} (apt-get install -y chromium fonts-noto-cjk)")
+    if missing:
+        reason = "browser tests need " + " and ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return CHROMIUM
