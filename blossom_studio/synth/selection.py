@@ -7,10 +7,8 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from blossom_studio.profile.language import LANGS as PROFILE_LANGS
 from blossom_studio.store import Store
-
-PROFILE_LANGS = ("zh", "en", "mixed", "other", "code", "unknown")
-"""Values of the profile's `lang` column (the same list as blossom_studio.profile.language.LANGS)."""
 
 # Until a sample is profiled (profile_version IS NULL), it is Chinese when Han characters are at least a fifth of the
 # Han and Latin letters in its user turns (the rule the bundled data's MANIFEST uses), else English.
