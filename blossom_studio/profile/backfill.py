@@ -25,14 +25,15 @@ PENDING = f"(profile_version IS NULL OR profile_version < {PROFILE_VERSION})"
 _PENDING_ROWS = f"(s.profile_version IS NULL OR s.profile_version < {PROFILE_VERSION})"
 
 _COLUMNS = [field.name for field in fields(SampleProfile)]
-_SCHEMA = pa.schema(
-    [("id", pa.string())]
-    + [(name, pa.list_(pa.int32()) if name == "message_chars" else
-        pa.list_(pa.string()) if name.startswith("message_") else
-        pa.bool_() if name in ("lang_mismatch", "traditional") else
-        pa.int32() if name.endswith(("_chars", "_words")) or name == "chars" else pa.string())
-       for name in _COLUMNS]
-)
+_LIST_COLUMNS = {"message_roles": pa.list_(pa.string()), "message_langs": pa.list_(pa.string()),
+                 "message_chars": pa.list_(pa.int32())}
+_BOOL_COLUMNS = {"lang_mismatch", "traditional"}
+_INT_COLUMNS = {"zh_chars", "en_words", "chars", "prompt_chars", "response_chars"}
+_SCHEMA = pa.schema([("id", pa.string())] + [
+    (name, _LIST_COLUMNS.get(name) or (pa.bool_() if name in _BOOL_COLUMNS else
+                                       pa.int32() if name in _INT_COLUMNS else pa.string()))
+    for name in _COLUMNS
+])
 _UPDATE = (
     "UPDATE samples SET "
     + ", ".join(f"{name} = b.{name}" for name in _COLUMNS)
