@@ -12,6 +12,7 @@ from blossom_studio.profile.run import BackgroundProfiler
 from blossom_studio.store import Store, open_store
 from blossom_studio.ui.balance_tab import build_balance_tab
 from blossom_studio.ui.library_tab import build_library_tab
+from blossom_studio.ui.studio import Studio
 
 TITLE = "Blossom Studio"
 
