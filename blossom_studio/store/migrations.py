@@ -206,10 +206,32 @@ def m003_profile(cursor: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m004_review(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Create the append-only decisions table of human review."""
+    cursor.execute("CREATE SEQUENCE decisions_seq START 1")
+    cursor.execute(
+        """
+        CREATE TABLE decisions (
+            seq BIGINT NOT NULL DEFAULT nextval('decisions_seq'),
+            id VARCHAR NOT NULL,
+            sample_id VARCHAR NOT NULL,
+            verdict_id VARCHAR,
+            reviewer VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            payload JSON,
+            note VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )
+        """
+    )
+    cursor.execute("CREATE INDEX decisions_by_sample ON decisions (sample_id)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_synthesis", m002_synthesis),
     ("003_profile", m003_profile),
+    ("004_review", m004_review),
 ]
 
 

@@ -154,8 +154,19 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("created_by", "VARCHAR", True),
         ("created_at", "TIMESTAMP", False),
     ],
+    "decisions": [
+        ("seq", "BIGINT", False),
+        ("id", "VARCHAR", False),
+        ("sample_id", "VARCHAR", False),
+        ("verdict_id", "VARCHAR", True),
+        ("reviewer", "VARCHAR", False),
+        ("action", "VARCHAR", False),
+        ("payload", "JSON", True),
+        ("note", "VARCHAR", True),
+        ("created_at", "TIMESTAMP", False),
+    ],
 }
-EXPECTED_MIGRATIONS = ["001_initial", "002_synthesis", "003_profile"]
+EXPECTED_MIGRATIONS = ["001_initial", "002_synthesis", "003_profile", "004_review"]
 
 
 def schema(store: Store) -> dict[str, list[tuple[str, str, bool]]]:
@@ -183,6 +194,8 @@ def test_column_defaults(store: Store) -> None:
     assert rows == [
         ("calls", "created_at", "current_timestamp"),
         ("candidates", "created_at", "current_timestamp"),
+        ("decisions", "created_at", "current_timestamp"),
+        ("decisions", "seq", "nextval('decisions_seq')"),
         ("jobs", "created_at", "current_timestamp"),
         ("samples", "created_at", "current_timestamp"),
         ("samples", "status", "'active'"),
