@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import random
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -142,13 +145,23 @@ def _response_fields(data: Mapping[str, Any]) -> tuple[str | None, str | None, s
     )
 
 
+with contextlib.suppress(ImportError):  # without the openai[aiohttp] extra, httpx serves
+    import openai._vendor.httpx_aiohttp  # imported with this module, not in a job's first call (about 60 ms)
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """Return the process's one TLS context with the default CA store (loading the store takes 20-30 ms each time)."""
+    return httpx2.create_ssl_context()
+
+
 def http_client_for(spec: ModelSpec) -> httpx2.AsyncClient:
     """Return the HTTP client for an endpoint: aiohttp's transport (measured to cost less CPU per call), else httpx."""
     limits = httpx2.Limits(max_connections=spec.max_concurrency, max_keepalive_connections=spec.max_concurrency)
     try:
-        return openai.DefaultAioHttpClient(limits=limits, timeout=spec.timeout)
+        return openai.DefaultAioHttpClient(limits=limits, timeout=spec.timeout, verify=tls_context())
     except RuntimeError:  # the openai[aiohttp] extra is not installed
-        return openai.DefaultAsyncHttpxClient(limits=limits, timeout=spec.timeout)
+        return openai.DefaultAsyncHttpxClient(limits=limits, timeout=spec.timeout, verify=tls_context())
 
 
 class ModelClient:

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from blossom_studio.llm.cache import CallCache
+from blossom_studio.llm.client import tls_context
 from blossom_studio.llm.roster import ModelSpec, Roster
 from blossom_studio.store import Store
 from blossom_studio.synth.context import CallService, ItemContext
@@ -77,6 +78,7 @@ class JobRunner:
         self.roles: dict[str, ModelSpec] = roster_for_job(roster, self.job)
         for spec in self.roles.values():
             spec.api_key()
+        tls_context()  # set up before the run, like a client: the first load of the CA store takes about 70 ms
         self.progress = progress
         self.cancel = cancel or threading.Event()
         self.retry_failed = retry_failed
