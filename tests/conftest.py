@@ -50,3 +50,15 @@ def chromium_path() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return CHROMIUM
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """A folder kept after the run (artifacts/<test name>/, or $BLOSSOM_STUDIO_ARTIFACTS) for screenshots."""
+    base = Path(os.environ.get("BLOSSOM_STUDIO_ARTIFACTS", ARTIFACTS))
+    folder = base / request.node.name.replace("/", "_").replace("[", "-").rstrip("]")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -285,7 +285,7 @@ def served_hostile(store: Store, tmp_path: Path) -> Any:
         demo.close()
 
 
-def test_in_chromium_a_mismatch_opens_as_inert_text(served_hostile: str, tmp_path: Path, chromium_path: Path) -> None:
+def test_in_chromium_a_mismatch_opens_as_inert_text(served_hostile: str, artifacts: Path, chromium_path: Path) -> None:
     from playwright import sync_api
 
     with sync_api.sync_playwright() as playwright:
@@ -305,7 +305,7 @@ def test_in_chromium_a_mismatch_opens_as_inert_text(served_hostile: str, tmp_pat
             assert "source <b>evil</b>" in details.inner_text()
             page.get_by_text("completion-1 · <b>m</b>").click()  # a titled candidate opens when clicked
             page.get_by_text('An English answer <img src=y onerror="window.__xss=2">').wait_for()
-            page.screenshot(path=str(tmp_path / "balance-tab.png"), full_page=True)
+            page.screenshot(path=str(artifacts / "balance-tab.png"), full_page=True)
             shown = page.locator(".message").all_inner_texts()
             assert any('<img src=x onerror="window.__xss=1"> 请用中文回答 <b>bold</b>' in text for text in shown)
             assert any("```html" in text and "<i>code</i>" in text for text in shown), "shown as stored"
