@@ -181,3 +181,11 @@ def load_roster(path: str | Path) -> Roster:
     except tomllib.TOMLDecodeError as exc:
         raise RosterError(f"the roster file {roster_path} is not valid TOML: {exc}") from None
     return parse_roster(data, roster_path)
+
+
+def with_models(roster: Roster, extra: Mapping[str, ModelSpec]) -> Roster:
+    """Return a roster with `extra` models added after the roster's own; a model the roster already names is kept."""
+    merged = dict(roster.models)
+    for name, spec in extra.items():
+        merged.setdefault(name, spec)
+    return Roster(merged, roster.path)

@@ -205,3 +205,42 @@ def roster_for_job(roster: Roster, job: Mapping[str, Any]) -> dict[str, Any]:
         return {role: roster.get(model) for role, model in job["roles"].items()}
     except RosterError as exc:
         raise JobError(f"job {job['name']!r} uses a model the roster does not have: {exc}") from None
+
+
+def recent_jobs(store: Store, limit: int = 20) -> list[JobProgress]:
+    """Return the progress of the `limit` newest jobs, newest first, read in two queries whatever their number."""
+    cursor = store.read().execute(
+        "SELECT id, name, strategy, status, items, roles, created_at, finished_at FROM jobs "
+        "ORDER BY created_at DESC, name LIMIT ?",
+        [limit],
+    )
+    jobs = cursor.fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    reasons: dict[str, dict[str, int]] = {}
+    if jobs:
+        for job_id, state, reason, count in store.query(
+            "SELECT job_id, state, CASE WHEN state = 'failed' THEN reason END, count(*) FROM job_items "
+            "WHERE job_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL ORDER BY 4 DESC",
+            [[row[0] for row in jobs]],
+        ):
+            by_state = counts.setdefault(job_id, {})
+            by_state[state] = by_state.get(state, 0) + count
+            if state == "failed":
+                reasons.setdefault(job_id, {})[reason] = count
+    return [
+        JobProgress(
+            id=job_id,
+            name=name,
+            strategy=strategy,
+            status=effective_status(job_id, status),
+            items=items,
+            done=counts.get(job_id, {}).get("done", 0),
+            failed=counts.get(job_id, {}).get("failed", 0),
+            pending=counts.get(job_id, {}).get("pending", 0),
+            reasons=reasons.get(job_id, {}),
+            roles=orjson.loads(roles),
+            created_at=str(created_at) if created_at else None,
+            finished_at=str(finished_at) if finished_at else None,
+        )
+        for job_id, name, strategy, status, items, roles, created_at, finished_at in jobs
+    ]

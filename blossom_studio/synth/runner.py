@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 PAGE = 1000
 CANCEL_POLL_SECONDS = 0.1
 ProgressCallback = Callable[[ItemOutcome], None]
+_CLAIM = threading.Lock()
 
 
 def load_page(store: Store, job_id: str, after: int) -> list[tuple[int, SampleView]]:
@@ -51,7 +52,8 @@ def load_page(store: Store, job_id: str, after: int) -> list[tuple[int, SampleVi
 
 
 class JobRunner:
-    """Works the pending items of one job until they are all finished or the job is cancelled."""
+    """Works the pending items of one job until they are all finished or the job is cancelled; constructing one
+    claims the job in this process until `run` ends (or `release` is called instead)."""
 
     def __init__(
         self,
@@ -66,8 +68,6 @@ class JobRunner:
     ) -> None:
         self.store = store
         self.job = find_job(store, name_or_id)
-        if self.job["id"] in ACTIVE:
-            raise JobError(f"job {self.job['name']!r} is already running")
         if self.job["status"] == "done" and not retry_failed:
             pending = store.query(
                 "SELECT count(*) FROM job_items WHERE job_id = ? AND state = 'pending'", [self.job["id"]]
@@ -84,12 +84,25 @@ class JobRunner:
         self.retry_failed = retry_failed
         self.templates_dir = templates_dir
         self.calls: CallService | None = None
+        with _CLAIM:  # claimed here, atomically, so that two quick starts of one job cannot both run it
+            if self.job["id"] in ACTIVE:
+                raise JobError(f"job {self.job['name']!r} is already running")
+            ACTIVE[self.job["id"]] = self.cancel
+
+    def release(self) -> None:
+        """Give up the claim on a job that will not be run after all."""
+        if ACTIVE.get(self.job["id"]) is self.cancel:
+            ACTIVE.pop(self.job["id"], None)
 
     def run(self) -> JobProgress:
         """Run to the end (or until cancelled) and return the job's final progress."""
         job_id = self.job["id"]
         ACTIVE[job_id] = self.cancel
-        writer = ResultWriter(self.store, job_id)
+        try:
+            writer = ResultWriter(self.store, job_id)
+        except BaseException:
+            ACTIVE.pop(job_id, None)
+            raise
         try:
             if self.retry_failed:
                 known = self.store.query("SELECT id FROM candidates WHERE job_id = ?", [job_id])
