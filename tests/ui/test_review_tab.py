@@ -14,7 +14,7 @@ from blossom_studio.ui import review_tab
 from blossom_studio.ui.render import chat_messages
 from blossom_studio.ui.review_tab import ReviewTab, build_review_tab
 from blossom_studio.ui.studio import Studio
-from tests.test_review import add_sample, add_verdict, pairwise, rating
+from tests.review.helpers import add_sample, add_verdict, pairwise, rating
 
 QUEUE = ("pending", review_tab.ALL, review_tab.ALL, review_tab.ALL, 0)
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[x](javascript:alert(1))"]
