@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_profile_commands(commands)
 
-    serve = commands.add_parser("serve", help="start the studio in the browser (what `python app.py` runs)")
+    serve = commands.add_parser("serve", help="start the studio in the browser (what `python app.py` runs); "
+                                              f"${settings.AUTH_ENV}=user:password,... makes it a shared studio")
     serve.add_argument("--db", default=argparse.SUPPRESS, help="studio database file")
     serve.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 7860, or $PORT)")
@@ -223,5 +224,8 @@ def cmd_serve(args: argparse.Namespace, human: TextIO) -> int:
     """Start the Gradio studio on the configured database."""
     from blossom_studio.ui.app import serve
 
-    serve(settings.db_path(args.db), host=args.host, port=args.port)
+    try:
+        serve(settings.db_path(args.db), host=args.host, port=args.port)
+    except settings.SettingsError as exc:  # a malformed BLOSSOM_STUDIO_AUTH: one line, exit code 2
+        raise CommandError(str(exc)) from None
     return EXIT_OK

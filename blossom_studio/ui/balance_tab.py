@@ -11,6 +11,7 @@ import pandas as pd
 from blossom_studio import balance, library
 from blossom_studio.store import Store
 from blossom_studio.ui.render import candidate_messages, chat_messages
+from blossom_studio.ui.studio import Studio
 
 ALL_SOURCES = "(all sources)"
 ALL_ROLES = "(every message: sample language)"
@@ -121,7 +122,8 @@ def open_mismatch(store: Store, row: list[Any] | None) -> tuple[list[dict[str, A
         return [], [], f"No sample with id `{_code(row[0])}`."
     details = (f"**`{_code(sample['id'])}`** · source `{_code(sample['source'])}` · prompt in "
                f"`{_code(row[2])}`, answer in `{_code(row[3])}`")
-    return inert(chat_messages(sample["messages"])), inert(candidate_messages(sample["candidates"])), details
+    return (inert(chat_messages(sample["messages"], markdown=False)),
+            inert(candidate_messages(sample["candidates"], markdown=False)), details)
 
 
 def word_rows(store: Store, source: str | None, lang: str | None) -> list[list[Any]]:
@@ -183,8 +185,9 @@ def save_rebalance(store: Store, name: str, ratio: str, size: float | None, seed
     return f"Saved selection `{_code(name.strip())}`: " + _describe(plan)
 
 
-def build_balance_tab(demo: gr.Blocks, store: Store) -> None:
-    """Lay out the Balance tab and wire its handlers to the balance library."""
+def build_balance_tab(demo: gr.Blocks, studio: Studio) -> None:
+    """Lay out the Balance tab and wire its handlers to the balance library; saving a selection checks the user."""
+    store = studio.store
     source_choices = [ALL_SOURCES, *library.sources(store)]
     with gr.Row():
         status = gr.Markdown()
@@ -263,7 +266,7 @@ def build_balance_tab(demo: gr.Blocks, store: Store) -> None:
         return open_mismatch(store, event.row_value)
 
     def save(name: str, text: str, count: float, number: float, source: str, request: gr.Request) -> str:
-        return save_rebalance(store, name, text, count, number, source, getattr(request, "username", None))
+        return save_rebalance(store, name, text, count, number, source, studio.writer(request))
 
     refresh_inputs = [role, measure, mismatch_page_number, mismatch_source, words_source, words_lang]
     refresh_outputs = [status, timer, role, samples_plot, words_plot, messages_plot, role_words_plot, histogram,

@@ -277,14 +277,14 @@ def build_review_tab(demo: gr.Blocks, studio: Studio) -> ReviewTab:
             c["advance"] = gr.Checkbox(label="Next after deciding", value=True, scale=1, elem_id="review-advance")
         c["status"] = gr.Markdown(elem_id="review-status")
         c["prompt"] = gr.Chatbot(label="Prompt", height=240, latex_delimiters=LATEX_DELIMITERS, allow_tags=False,
-                                 feedback_options=None, buttons=["copy"], elem_id="review-prompt")
+                                 feedback_options=None, buttons=[], elem_id="review-prompt")
         c["reference"] = gr.Textbox(label="Reference answer", lines=2, interactive=False, visible=False,
                                     elem_id="review-reference")
         with gr.Row(equal_height=True):
             for letter in review.LETTERS:
                 c[f"answer_{letter}"] = gr.Chatbot(
                     label=f"Answer {letter}", height=420, latex_delimiters=LATEX_DELIMITERS, allow_tags=False,
-                    feedback_options=None, buttons=["copy"], visible=letter in "AB",
+                    feedback_options=None, buttons=[], visible=letter in "AB",
                     elem_id=f"review-answer-{letter.lower()}")
         c["verdict"] = gr.Markdown(elem_id="review-verdict")
         c["details"] = gr.Textbox(label="Judge's verdict: orders, ratings, rationale", lines=4, max_lines=14,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import socket
 import subprocess
@@ -90,7 +91,45 @@ def test_pages_and_samples_come_from_duckdb_over_http(served: tuple[str, Store])
     assert f"{found} samples" in status
 
     pair_id = store.query("SELECT id FROM samples WHERE format = 'preference' ORDER BY row_number LIMIT 1")[0][0]
-    conversation, candidates, _reference, details = client.predict(pair_id, api_name="/open_sample")
+    conversation, candidates, _reference, details, verdicts, decisions = client.predict(pair_id,
+                                                                                        api_name="/open_sample")
     assert conversation[0]["role"] == "user"
     assert [c["metadata"]["title"].split(" · ")[0] for c in candidates] == ["chosen", "rejected"]
-    assert pair_id in details
+    assert pair_id in html.unescape(details)
+    assert verdicts == [] and decisions["data"] in ([], [[None] * 5], [["", "", "", "", ""]])
+
+    table, status, page = client.predict(1, "", "(all sources)", "(any)", "(any)", "active", "(any)", "(any)",
+                                         api_name="/page_samples")
+    assert "100 samples · page 1 of 4" in status
+
+
+def test_the_tabs_come_in_the_studio_order_and_missing_ones_say_coming_soon(store: Store) -> None:
+    import importlib.util
+
+    from blossom_studio.ui import app
+
+    demo = app.build_app(store)
+    tabs = [block for block in demo.blocks.values() if type(block).__name__ == "Tab"]
+    assert [tab.label for tab in tabs] == ["Library", "Balance", "Synthesize", "Review", "Export", "Models"]
+    texts = [block.value for block in demo.blocks.values() if type(block).__name__ == "Markdown"]
+    missing = [name for name in ("synthesize_tab", "review_tab", "models_tab")
+               if importlib.util.find_spec(f"blossom_studio.ui.{name}") is None]
+    assert sum("Coming soon" in str(text) for text in texts) == len(missing)
+    assert any("python -m blossom_studio export" in str(text) for text in texts)
+
+
+def test_the_readme_front_matter_configures_a_space_and_keeps_the_test_command() -> None:
+    import gradio
+    import yaml
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    front = yaml.safe_load(text.split("---\n", 2)[1])
+    assert front["sdk"] == "gradio" and front["sdk_version"] == gradio.__version__
+    assert front["app_file"] == "app.py" and (ROOT / front["app_file"]).is_file() and front["pinned"] is False
+    assert "hf_oauth" not in front  # sign-in is a choice: without it a Space is read-only, never open for writing
+    body = text.split("---\n", 2)[2]
+    assert body.lstrip().startswith("# Blossom Studio") and "## Shared studio / Hugging Face Space" in body
+    lines = body.splitlines()
+    marker = lines.index("<!-- test-command -->")
+    assert lines[marker + 2].startswith("pip install -r requirements-dev.txt && python -m pytest")

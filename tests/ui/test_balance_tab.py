@@ -42,7 +42,7 @@ def _sums(frame: pd.DataFrame, key: str, measure: str) -> dict[tuple[str, str], 
 def test_the_balance_tab_comes_after_library(store: Store) -> None:
     demo = build_app(store)
     tabs = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
-    assert tabs == ["Library", "Balance"]
+    assert tabs[:2] == ["Library", "Balance"]
     names = {fn.api_name for fn in demo.fns.values()}
     assert {"balance_overview", "balance_mismatches", "balance_top_words"} <= names
 
@@ -127,7 +127,7 @@ def test_selecting_a_mismatch_opens_it_inert(store: Store, tmp_path: Path) -> No
     assert page == 1 and line == "Mismatches: 1 · page 1 of 1" and rows[0][4] == hostile
     conversation, candidates, details = balance_tab.open_mismatch(store, rows[0])
     sample = library.get_sample(store, rows[0][0])
-    assert conversation == balance_tab.inert(chat_messages(sample["messages"])) and candidates == []
+    assert conversation == balance_tab.inert(chat_messages(sample["messages"], markdown=False)) and candidates == []
     assert conversation[0]["content"].startswith("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)")
     assert "source `<b>evil</b>`" in details, "inside a code span Markdown shows the name literally"
     assert "`zh`" in details and "`en`" in details
