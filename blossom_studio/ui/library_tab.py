@@ -153,9 +153,10 @@ def build_library_tab(demo: gr.Blocks, studio: Studio) -> None:
     store = studio.store
     review_ready = library.review_available()
     with gr.Row():
-        search = gr.Textbox(label="Search (Chinese or English)", placeholder="e.g. 函数 or quick sort", scale=3)
+        search = gr.Textbox(label="Search (Chinese or English)", placeholder="e.g. 函数 or quick sort", scale=3,
+                            elem_id="library-search")
         source = gr.Dropdown(label="Source", choices=[ALL_SOURCES, *library.sources(store)], value=ALL_SOURCES,
-                             scale=2)
+                             scale=2, elem_id="library-source")
         page = gr.Number(label="Page", value=1, precision=0, minimum=1, scale=1)
     with gr.Row():
         lang = gr.Dropdown(label="Language", choices=_choices(library.LANGS, "any language"), value=ANY)
@@ -172,27 +173,29 @@ def build_library_tab(demo: gr.Blocks, studio: Studio) -> None:
         status_line = gr.Markdown()
         following = gr.Button("Next →", size="sm", scale=0)
     table = gr.Dataframe(headers=HEADERS, datatype="str", interactive=False, wrap=True, max_height=520,
-                         column_widths=["11%", "10%", "8%", "5%", "36%", "12%", "6%", "6%", "6%"])
+                         column_widths=["11%", "10%", "8%", "5%", "36%", "12%", "6%", "6%", "6%"],
+                         elem_id="library-table")
     with gr.Row():
         with gr.Column(scale=3):
             # No copy or share buttons: they would copy the escaped Markdown, or post private data to the Hub.
             conversation = gr.Chatbot(label="Conversation", height=460, latex_delimiters=LATEX_DELIMITERS,
-                                      feedback_options=None, buttons=[])
+                                      feedback_options=None, buttons=[], elem_id="library-conversation")
         with gr.Column(scale=2):
-            details = gr.Markdown(NO_SAMPLE)
+            details = gr.Markdown(NO_SAMPLE, elem_id="library-details")
             reference = gr.Textbox(label="Reference answer", lines=3, interactive=False)
             candidates = gr.Chatbot(label="Candidate answers", height=300, latex_delimiters=LATEX_DELIMITERS,
-                                    feedback_options=None, buttons=[])
+                                    feedback_options=None, buttons=[], elem_id="library-candidates")
     with gr.Row():
         verdicts = gr.Chatbot(label="Verdicts (kind · judge · parse status)", height=300,
                               latex_delimiters=LATEX_DELIMITERS, feedback_options=None, buttons=[], scale=3)
         decisions = gr.Dataframe(headers=DECISION_HEADERS, datatype="str", interactive=False, wrap=True,
                                  label="Review decisions (oldest first)", max_height=300, scale=2)
     with gr.Accordion("Import files", open=False):
-        uploads = gr.File(label="JSON, JSONL, CSV/TSV, Parquet, gzip", file_count="multiple", type="filepath")
-        import_source = gr.Textbox(label="Source name (optional)")
-        import_button = gr.Button("Import", variant="primary")
-        summary = gr.Markdown()
+        uploads = gr.File(label="JSON, JSONL, CSV/TSV, Parquet, gzip", file_count="multiple", type="filepath",
+                          elem_id="library-upload")
+        import_source = gr.Textbox(label="Source name (optional)", elem_id="library-import-source")
+        import_button = gr.Button("Import", variant="primary", elem_id="library-import")
+        summary = gr.Markdown(elem_id="library-import-summary")
 
     def refresh(*values: Any) -> tuple[Any, ...]:
         return page_table(store, *values)
