@@ -8,7 +8,7 @@ from typing import Any
 from blossom_studio.review.actions import _clean
 from blossom_studio.review.base import FILTERS, JUDGE_KINDS, LOW_MARGIN, Cursor, ReviewError
 from blossom_studio.review.decisions import _check_reviewer
-from blossom_studio.review.effective_verdict import _EFFECTIVE_WIDE_SQL, _KINDS
+from blossom_studio.review.effective_verdict import _EFFECTIVE_WIDE_SQL, _KINDS, _register_judged
 from blossom_studio.store import Store
 
 
@@ -56,8 +56,9 @@ _ACCEPTABLE = "e.source = 'judge' AND e.judge_keep IS NOT NULL"
 
 
 def _queue_sql(cursor: Cursor, filter: str, source: str | None, kind: str | None, job: str | None,
-               seed: int, acceptable_only: bool = False) -> tuple[str, list[Any]]:
-    """Return `WITH ... , q AS (SELECT sample_id, k ...)` for a queue and its parameters."""
+               seed: int, acceptable_only: bool = False, store: Store | None = None) -> tuple[str, list[Any]]:
+    """Return `WITH ... , q AS (SELECT sample_id, k ...)` for a queue and its parameters; with `store` (reads), over
+    the cached judge values, else all computed in the statement (bulk_accept, inside its transaction)."""
     if filter not in _FILTER_WHERE:
         raise ReviewError(f"unknown review filter {filter!r}; filters are {', '.join(FILTERS)}")
     if kind and kind not in JUDGE_KINDS:
@@ -79,7 +80,8 @@ def _queue_sql(cursor: Cursor, filter: str, source: str | None, kind: str | None
         clauses.append(_ACCEPTABLE)
     key = "hash(e.sample_id, ?::BIGINT)" if filter == "audit" else "e.sample_id"
     key_params = [seed] if filter == "audit" else []
-    sql = (f"WITH eff AS ({_EFFECTIVE_WIDE_SQL}), q AS (SELECT e.*, {key} AS k FROM eff e "
+    effective = _register_judged(store, cursor) if store is not None else _EFFECTIVE_WIDE_SQL
+    sql = (f"WITH eff AS ({effective}), q AS (SELECT e.*, {key} AS k FROM eff e "
            f"WHERE {' AND '.join(f'({c})' for c in clauses)})")
     return sql, key_params + params
 
@@ -88,7 +90,7 @@ def queue_page(store: Store, *, filter: str = "pending", source: str | None = No
                job: str | None = None, offset: int = 0, limit: int = 50, seed: int = 0) -> QueuePage:
     """Return one page of a review queue (ordered by sample id, or by a seeded hash for audit) and its size."""
     cursor = store.read()
-    sql, params = _queue_sql(cursor, filter, source, kind, job, seed)
+    sql, params = _queue_sql(cursor, filter, source, kind, job, seed, store=store)
     rows = cursor.execute(
         f"{sql} SELECT sample_id, count(*) OVER () FROM q ORDER BY k, sample_id LIMIT ? OFFSET ?",
         [*params, max(0, int(limit)), max(0, int(offset))],
@@ -102,7 +104,7 @@ def count_queue(store: Store, *, filter: str = "pending", source: str | None = N
                 job: str | None = None, seed: int = 0, acceptable_only: bool = False) -> int:
     """Count a queue's samples; with `acceptable_only`, only those bulk_accept would accept (judge-decided, parsed)."""
     cursor = store.read()
-    sql, params = _queue_sql(cursor, filter, source, kind, job, seed, acceptable_only)
+    sql, params = _queue_sql(cursor, filter, source, kind, job, seed, acceptable_only, store)
     return cursor.execute(f"{sql} SELECT count(*) FROM q", params).fetchall()[0][0]
 
 
@@ -118,7 +120,7 @@ class _Place:
 def _locate(store: Store, sample_id: str, filter: str, source: str | None, kind: str | None, job: str | None,
             seed: int) -> _Place:
     cursor = store.read()
-    sql, params = _queue_sql(cursor, filter, source, kind, job, seed)
+    sql, params = _queue_sql(cursor, filter, source, kind, job, seed, store=store)
     key, key_params = ("hash(?, ?::BIGINT)", [sample_id, seed]) if filter == "audit" else ("?", [sample_id])
     after = "q.k > h.k OR (q.k = h.k AND q.sample_id > h.sample_id)"
     before = "q.k < h.k OR (q.k = h.k AND q.sample_id < h.sample_id)"

@@ -134,3 +134,14 @@ def test_bulk_accept_writes_one_row_per_judge_decided_sample(queued: Store) -> N
     assert review.count_queue(queued, filter="pending") == 1  # the parse failure stays for a person
     e = review.effective(queued, "q07")
     assert (e.source, e.action, e.disagrees) == ("human", "accept", False)
+
+
+def test_a_verdict_written_after_a_queue_read_joins_the_queue(store: Store) -> None:
+    """The judge values are kept in memory between reads; a new verdict (verdicts are append-only) renews them."""
+    add_sample(store, "late-1")
+    pairwise(store, "late-1", "A")
+    assert review.queue_page(store, filter="pending").sample_ids == ["late-1"]
+    add_sample(store, "late-2")
+    pairwise(store, "late-2", "tie")
+    assert review.queue_page(store, filter="pending").sample_ids == ["late-1", "late-2"]
+    assert review.queue_page(store, filter="ties").sample_ids == ["late-2"]
