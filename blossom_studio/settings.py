@@ -108,3 +108,13 @@ def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
         return Path(from_env)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "blossom-studio"
+
+EXPORTS_ENV = "BLOSSOM_STUDIO_EXPORTS"
+
+
+def exports_dir(db: str | os.PathLike[str] | None = None) -> Path:
+    """Return the export folder: $BLOSSOM_STUDIO_EXPORTS, else `exports/` beside the database file."""
+    from_env = os.environ.get(EXPORTS_ENV)
+    if from_env:
+        return Path(from_env)
+    return Path(os.path.abspath(db_path(db))).parent / "exports"

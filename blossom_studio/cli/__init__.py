@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     from blossom_studio.cli.profile import add_commands as add_profile_commands
 
     add_profile_commands(commands)
+    from blossom_studio.cli.export import add_commands as add_export_commands
+
+    add_export_commands(commands)
 
     serve = commands.add_parser("serve", help="start the studio in the browser (what `python app.py` runs); "
                                               f"${settings.AUTH_ENV}=user:password,... makes it a shared studio")
@@ -74,13 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     args = build_parser().parse_args(argv)
     human = sys.stderr if getattr(args, "json", False) else sys.stdout
+    from blossom_studio.cli.export import cmd_export
     from blossom_studio.cli.profile import cmd_profile
     from blossom_studio.cli.selections import cmd_rebalance, cmd_selections
     from blossom_studio.cli.synth import cmd_jobs, cmd_synth, cmd_verdicts
 
     handlers = {"import": cmd_import, "stats": cmd_stats, "serve": cmd_serve, "synth": cmd_synth, "jobs": cmd_jobs,
                 "verdicts": cmd_verdicts, "rebalance": cmd_rebalance, "selections": cmd_selections,
-                "profile": cmd_profile}
+                "profile": cmd_profile, "export": cmd_export}
     try:
         return handlers[args.command](args, human)
     except _user_errors() as exc:

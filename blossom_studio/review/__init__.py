@@ -27,7 +27,14 @@ from blossom_studio.review.actions import add_note, decide, edit_answer, undo_la
 from blossom_studio.review.base import ACTIONS, DECIDING, FILTERS, JUDGE_KINDS, LETTERS, LOW_MARGIN, Cursor, ReviewError
 from blossom_studio.review.candidates import Candidate, Slot, current_candidates, review_slots
 from blossom_studio.review.decisions import Decision, describe, history, reviewer_positions
-from blossom_studio.review.effective_verdict import EFFECTIVE_COLUMNS, Effective, effective, effective_sql
+from blossom_studio.review.effective_verdict import (
+    EFFECTIVE_COLUMNS,
+    Effective,
+    effective,
+    effective_relation_sql,
+    effective_sql,
+    revision_map_sql,
+)
 from blossom_studio.review.item import ReviewItem, VerdictView, load_item
 from blossom_studio.review.queue import (
     FILTER_HELP,
@@ -75,6 +82,7 @@ __all__ = [
     "describe",
     "edit_answer",
     "effective",
+    "effective_relation_sql",
     "effective_sql",
     "filter_choices",
     "history",
@@ -85,5 +93,6 @@ __all__ = [
     "review_slots",
     "review_stats",
     "reviewer_positions",
+    "revision_map_sql",
     "undo_last",
 ]

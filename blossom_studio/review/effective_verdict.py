@@ -87,6 +87,30 @@ def _latest_judged(where: str = "") -> str:
     QUALIFY row_number() OVER (PARTITION BY sample_id ORDER BY created_at DESC, rid DESC) = 1"""
 
 
+def _revision_ctes(d_sample: str = "") -> str:
+    """Return the CTEs `edits`, `current_rev` and `revmap` (they need a CTE `undone` of undone decision ids)."""
+    return f"""edits AS (
+    SELECT d.seq, d.payload->>'candidate_id' AS rev, d.payload->>'original' AS root,
+           NOT EXISTS (SELECT 1 FROM undone u WHERE u.id = d.id) AS live
+    FROM decisions d WHERE d.action = 'edit' {d_sample}
+),
+current_rev AS (
+    SELECT root, coalesce(max_by(rev, seq) FILTER (WHERE live), root) AS cur FROM edits GROUP BY root
+),
+revmap AS (
+    SELECT root AS cid, cur FROM current_rev
+    UNION ALL SELECT e.rev AS cid, c.cur FROM edits e JOIN current_rev c ON c.root = e.root
+)"""
+
+
+def revision_map_sql() -> str:
+    """Return a SELECT of (cid, cur): every id of an edited answer chain (its root and revisions) and the chain's
+    current revision (the latest live edit, else the root); ids never edited are not listed."""
+    return f"""WITH undone AS (SELECT DISTINCT payload->>'undoes' AS id FROM decisions WHERE action = 'undo'),
+{_revision_ctes()}
+SELECT cid, cur FROM revmap"""
+
+
 def _build_effective(one_sample: bool, wide: bool = False, judged: str | None = None) -> str:
     """`judged` replaces the latest-judge-verdict SELECT (a cached relation of `_latest_judged()`'s rows)."""
     sample = "AND sample_id = ?" if one_sample else ""
@@ -118,18 +142,7 @@ human AS (
            max_by(p[2], seq) AS human_winner, max_by(p[3], seq) AS human_chosen, max_by(p[4], seq) AS human_rejected
     FROM live GROUP BY sample_id
 ),
-edits AS (
-    SELECT d.seq, d.payload->>'candidate_id' AS rev, d.payload->>'original' AS root,
-           NOT EXISTS (SELECT 1 FROM undone u WHERE u.id = d.id) AS live
-    FROM decisions d WHERE d.action = 'edit' {d_sample}
-),
-current_rev AS (
-    SELECT root, coalesce(max_by(rev, seq) FILTER (WHERE live), root) AS cur FROM edits GROUP BY root
-),
-revmap AS (
-    SELECT root AS cid, cur FROM current_rev
-    UNION ALL SELECT e.rev AS cid, c.cur FROM edits e JOIN current_rev c ON c.root = e.root
-),
+{_revision_ctes(d_sample)},
 merged AS (
     SELECT coalesce(j.sample_id, h.sample_id) AS sample_id, j.id AS verdict_id, j.kind, j.judge, j.parse_status,
            j.judge_keep, j.judge_winner, h.decision_id, h.action, h.reviewer, h.human_keep, h.human_winner,
@@ -195,6 +208,12 @@ EFFECTIVE_COLUMNS = (
     "action", "reviewer", "human_keep", "human_winner", "keep", "winner", "chosen", "rejected", "source",
     "disagrees", "conflict",
 )
+
+
+def effective_relation_sql(store: Store, cursor: Cursor) -> str:
+    """Return the effective SELECT for `cursor` (this thread's read cursor), with the columns of `effective_sql()`
+    plus job_id, split and margin of the judge verdict, reading the judge values kept in memory."""
+    return _register_judged(store, cursor)
 
 
 def effective_sql() -> str:

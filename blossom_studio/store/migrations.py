@@ -227,11 +227,33 @@ def m004_review(cursor: duckdb.DuckDBPyConnection) -> None:
     cursor.execute("CREATE INDEX decisions_by_sample ON decisions (sample_id)")
 
 
+def m005_exports(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Create the exports table: one row per curated set written (where, what, how many, and each file's sha256)."""
+    cursor.execute(
+        """
+        CREATE TABLE exports (
+            id VARCHAR PRIMARY KEY,
+            path VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            file_type VARCHAR NOT NULL,
+            request JSON NOT NULL,
+            counts JSON NOT NULL,
+            files JSON NOT NULL,
+            rows BIGINT NOT NULL,
+            hub_repo VARCHAR,
+            created_by VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_synthesis", m002_synthesis),
     ("003_profile", m003_profile),
     ("004_review", m004_review),
+    ("005_exports", m005_exports),
 ]
 
 

@@ -165,8 +165,21 @@ EXPECTED_SCHEMA: dict[str, list[tuple[str, str, bool]]] = {
         ("note", "VARCHAR", True),
         ("created_at", "TIMESTAMP", False),
     ],
+    "exports": [
+        ("id", "VARCHAR", False),
+        ("path", "VARCHAR", False),
+        ("format", "VARCHAR", False),
+        ("file_type", "VARCHAR", False),
+        ("request", "JSON", False),
+        ("counts", "JSON", False),
+        ("files", "JSON", False),
+        ("rows", "BIGINT", False),
+        ("hub_repo", "VARCHAR", True),
+        ("created_by", "VARCHAR", True),
+        ("created_at", "TIMESTAMP", False),
+    ],
 }
-EXPECTED_MIGRATIONS = ["001_initial", "002_synthesis", "003_profile", "004_review"]
+EXPECTED_MIGRATIONS = ["001_initial", "002_synthesis", "003_profile", "004_review", "005_exports"]
 
 
 def schema(store: Store) -> dict[str, list[tuple[str, str, bool]]]:
@@ -196,6 +209,7 @@ def test_column_defaults(store: Store) -> None:
         ("candidates", "created_at", "current_timestamp"),
         ("decisions", "created_at", "current_timestamp"),
         ("decisions", "seq", "nextval('decisions_seq')"),
+        ("exports", "created_at", "current_timestamp"),
         ("jobs", "created_at", "current_timestamp"),
         ("samples", "created_at", "current_timestamp"),
         ("samples", "status", "'active'"),
