@@ -332,6 +332,23 @@ def test_preference_message_lists_with_a_prompt_string(store: Store, tmp_path: P
     assert sample["metadata"] == {"prompt_id": "p1"}
 
 
+def test_preference_prompt_string_is_the_last_turn_of_longer_lists(store: Store, tmp_path: Path) -> None:
+    """Tulu 3 (and this studio's preference export): `prompt` is the last user turn, the lists hold the whole
+    conversation before the answer (a system prompt, earlier turns)."""
+    before = [system("Be brief."), user("hi"), assistant("hello"), user("2+2?")]
+    record = {"prompt": "2+2?", "chosen": [*before, assistant("4")], "rejected": [*before, assistant("5")]}
+    sample = import_one(store, tmp_path, record)
+    assert sample["messages"] == before
+    assert candidates_of(sample) == [cand("chosen", "4"), cand("rejected", "5")]
+
+
+def test_preference_prompt_string_that_is_not_in_the_lists_is_refused(store: Store, tmp_path: Path) -> None:
+    record = {"prompt": "3+3?", "chosen": [user("hi"), user("2+2?"), assistant("4")],
+              "rejected": [user("hi"), user("2+2?"), assistant("5")]}
+    [report] = import_files(store, [write_jsonl(tmp_path / "bad.jsonl", [record])])
+    assert report.bad == 1 and "differs from the prompt" in report.errors[0]["reason"]
+
+
 def test_preference_message_lists_with_a_top_level_system(store: Store, tmp_path: Path) -> None:
     record = {"system": "Answer in one word.",
               "chosen": [user("Sky colour?"), assistant("Blue.")],

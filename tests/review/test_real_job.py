@@ -89,3 +89,21 @@ def test_review_a_real_pairwise_job(store: Store, roster: Roster, realdata: Path
     assert store.query("SELECT count(*) FROM decisions")[0][0] == 24
     payloads = [orjson.loads(p) for (p,) in store.query("SELECT payload FROM decisions WHERE reviewer = 'bob'")]
     assert all(p["bulk"] is True for p in payloads)
+
+    # what leaves the studio: every pair follows the reviewers' decisions, and no tie is exported as a pair
+    from blossom_studio.export import ExportRequest, export
+    from blossom_studio.library import get_sample
+
+    result = export(store, ExportRequest(format="preference"), tmp_path / "pairs")
+    records = [json.loads(line) for line in (result.folder / "data/train.jsonl").read_text("utf-8").splitlines()]
+    winners = {sid: decided.get(sid, verdicts[sid]["outcome"]["winner"]) for sid in verdicts}
+    assert sorted(r["id"] for r in records) == sorted(sid for sid, w in winners.items() if w != "tie")
+    answers = {c["id"]: c for sid in verdicts for c in get_sample(store, sid)["candidates"]}
+    for record in records:
+        verdict = verdicts[record["id"]]
+        chosen_id = verdict["candidate_ids"][0 if winners[record["id"]] == "A" else 1]
+        assert record["chosen"][-1]["content"] == answers[chosen_id]["message"]["content"]
+        assert record["decided_by"] == "human"  # alice chose or tied half, bob bulk-accepted the rest
+        assert record["judge"] == verdict["judge"] and record["chosen_model"] == answers[chosen_id]["model"]
+    assert result.manifest["counts"]["jobs"] == [{"id": store.query("SELECT id FROM jobs")[0][0], "name": "pw",
+                                                  "strategy": "pairwise"}]

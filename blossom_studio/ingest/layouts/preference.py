@@ -39,6 +39,16 @@ def _is_transcript(value: Any) -> bool:
     return isinstance(value, str) and "Human:" in value and "Assistant:" in value
 
 
+def _last_turn_of(prompt: list[dict[str, Any]], context: list[dict[str, Any]]) -> bool:
+    """Whether `prompt` is one user turn that is the last user turn of a longer `context` (a system prompt or earlier
+    turns): Tulu 3 and this studio's preference export keep that turn in `prompt`, the whole conversation in
+    `chosen`/`rejected`."""
+    if len(prompt) != 1 or prompt[0]["role"] != "user" or len(context) <= 1:
+        return False
+    users = [m for m in context if m["role"] == "user"]
+    return bool(users) and users[-1]["content"] == prompt[0]["content"]
+
+
 class PreferenceLayout(Layout):
     """A prompt with a chosen and a rejected answer; both answers become candidates labelled as such."""
 
@@ -71,7 +81,7 @@ class PreferenceLayout(Layout):
         candidates: list[Candidate] = []
         for label, (value, path) in answers.items():
             context, answer = self._split_answer(value, path, prompt, transcripts=transcripts)
-            if prompt is None:
+            if prompt is None or (context is not None and _last_turn_of(prompt, context)):
                 prompt = context
             elif context is not None and context != prompt:
                 raise RecordError("the conversation before this answer differs from the prompt", path)
