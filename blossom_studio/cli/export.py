@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 
@@ -97,10 +98,11 @@ def cmd_export(args: argparse.Namespace, human: TextIO) -> int:
                 return EXIT_OK
             result = write_export(store, plan, folder, overwrite=args.overwrite,
                                   progress=lambda message: print(message, file=sys.stderr))
+            shown = _shown(folder)
             for file in result.manifest["files"]:
-                print(f"wrote {folder / file['path']}: {file['rows']:,} rows, sha256 {file['sha256'][:16]}…",
+                print(f"wrote {shown}/{file['path']}: {file['rows']:,} rows, sha256 {file['sha256'][:16]}…",
                       file=human)
-            print(f"wrote {folder / 'manifest.json'} and {folder / 'README.md'}", file=human)
+            print(f"wrote {shown}/manifest.json and {shown}/README.md", file=human)
             output: dict[str, Any] = {"folder": str(folder), "manifest": result.manifest}
             if args.push_to_hub:
                 try:
@@ -117,6 +119,14 @@ def cmd_export(args: argparse.Namespace, human: TextIO) -> int:
     if args.json:
         _emit_json(output)
     return EXIT_OK
+
+
+def _shown(folder: Path) -> str:
+    """Return the folder relative to the working directory when it lies inside it, else absolute."""
+    try:
+        return str(folder.relative_to(Path.cwd()))
+    except ValueError:
+        return str(folder)
 
 
 def _print_counts(counts: dict[str, Any], out: TextIO) -> None:
