@@ -61,10 +61,13 @@ __all__ = [
     "ExportResult",
     "HubError",
     "check_push",
+    "check_target",
     "export",
     "list_exports",
     "prepare_export",
     "push_to_hub",
     "record_push",
+    "resolve_target",
     "upload_plan",
+    "write_export",
 ]

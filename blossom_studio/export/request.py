@@ -14,6 +14,8 @@ INCLUDABLE = ("rejected", "unparsed", "flagged")
 """Samples left out by default that a request may ask for: the effective verdict drops them, the judge's output could
 not be parsed, or a rule flagged the conversation or its answer."""
 LICENSE = re.compile(r"[a-z0-9][a-z0-9.\-+]*")
+LANGS = ("zh", "en", "mixed", "other", "code", "unknown")
+BIGGEST = 2**63 - 1
 
 
 class ExportError(ValueError):
@@ -51,8 +53,12 @@ class ExportRequest:
         if unknown:
             raise ExportError(f"cannot include {', '.join(map(repr, unknown))}; what can be included: "
                               f"{', '.join(INCLUDABLE)}")
-        if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
+        if self.limit is not None and (isinstance(self.limit, bool) or not 1 <= self.limit <= BIGGEST):
             raise ExportError(f"the limit must be a whole number of at least 1, got {self.limit!r}")
+        if isinstance(self.seed, bool) or not 0 <= self.seed <= BIGGEST:
+            raise ExportError(f"the seed must be a whole number from 0 to {BIGGEST}, got {self.seed!r}")
+        if self.lang is not None and self.lang not in LANGS:
+            raise ExportError(f"unknown language {self.lang!r}; use one of {', '.join(LANGS)}")
         if not 0 <= self.test_size < 1 and not (self.test_size >= 1 and float(self.test_size).is_integer()):
             raise ExportError(f"the test size must be a fraction in [0, 1) or a whole number of samples, got "
                               f"{self.test_size!r}")
@@ -82,11 +88,13 @@ def resolve_target(target: str | Path, root: Path | None) -> Path:
     text = str(target).strip()
     if not text:
         raise ExportError("name the export folder (for example curated-zh-en)")
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise ExportError(f"the folder name {text!r} holds a control character; use a plain name")
     if root is None:
         return Path(text).expanduser().resolve()
     root = root.resolve()
     candidate = (root / text).resolve()
     if candidate == root or root not in candidate.parents:
-        raise ExportError(f"{text!r} is outside the export folder; in a shared studio an export is a name inside "
-                          f"{root.name}/ (letters, digits, '-', '_', '.', and '/' for subfolders)")
+        raise ExportError(f"{text!r} is outside the export folder; here an export is a folder name inside "
+                          f"{root.name}/ (a relative name such as curated-zh-en, or team/curated for a subfolder)")
     return candidate

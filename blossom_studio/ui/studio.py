@@ -27,6 +27,11 @@ class Studio:
     shared: bool = False  # True when users must sign in (BLOSSOM_STUDIO_AUTH or Hugging Face OAuth)
     oauth: bool = False  # True when users sign in with Hugging Face (the user comes from the OAuth session)
     read_only: str | None = None  # why every write is refused (a Space without sign-in), shown to the user
+    exports_dir: Path | None = None  # where the Export tab writes; None: settings.exports_dir() beside the database
+
+    def export_root(self) -> Path:
+        """Return the folder every export from the studio is written inside (no export may leave it)."""
+        return self.exports_dir if self.exports_dir is not None else settings.exports_dir(self.store.path)
 
     def wake_profiler(self) -> None:
         """Tell the background profiler that new samples have landed."""

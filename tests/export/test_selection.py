@@ -174,6 +174,8 @@ def test_every_assistant_turn_and_polish_and_backtranslation_shape_the_conversat
     ({"bom": True}, "only applies to CSV"),
     ({"license": "Not A License"}, "license"),
     ({"selection": "missing"}, "no saved selection named 'missing'"),
+    ({"seed": 2**64}, "the seed must be a whole number"),
+    ({"lang": "fr"}, "unknown language 'fr'"),
 ])
 def test_bad_requests_are_refused_with_the_reason(store: Store, fields: dict[str, Any], message: str) -> None:
     add_sample(store, "s", final="x")

@@ -168,6 +168,8 @@ def test_refused_requests_write_nothing(store: Store, tmp_path: Path) -> None:
             export(store, ExportRequest(format="blossom"), outside, root=root)
     with pytest.raises(ExportError, match="the selection is empty"):
         export(store, ExportRequest(format="blossom", sources=("nobody",)), "empty", root=root)
+    with pytest.raises(ExportError, match="control character"):
+        export(store, ExportRequest(format="blossom"), "bad\x00name", root=root)
     with pytest.raises(ExportError, match="unknown format"):
         export(store, ExportRequest(format="jsonl"), "bad", root=root)
     assert snapshot(tmp_path) == before

@@ -1,11 +1,13 @@
 """The whole studio in Debian's chromium: import real data, run a pairwise job on the simulator and watch it through a
-reload, review with the keyboard only, see hostile model text stay inert, then check the rows in the database."""
+reload, review with the keyboard only, see hostile model text stay inert, export the pairs and download them, then
+check the rows in the database."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from blossom_studio.testing.fake_openai import FakeConfig, fake_server_process
 from tests.ui.test_app import ROOT, _free_port, _wait_for
 
 JOB = "browser-pairwise"
+EXPORT = "browser-pairs"
 ITEMS = 16
 PROGRESS_REACHED = """([job, percent]) => {
     const view = document.querySelector('#syn-progress .syn-progress');
@@ -58,6 +61,7 @@ def served(tmp_path: Path, chromium_path: Path) -> Iterator[Served]:
         env = {**os.environ, "BLOSSOM_STUDIO_DB": str(tmp_path / "studio.duckdb"),
                "BLOSSOM_STUDIO_MODELS": str(roster), "GRADIO_ANALYTICS_ENABLED": "False"}
         env.pop("BLOSSOM_STUDIO_AUTH", None)
+        env.pop("BLOSSOM_STUDIO_EXPORTS", None)  # exports go to exports/ beside the database
         env.pop("SPACE_ID", None)
         process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -196,6 +200,22 @@ def test_the_studio_end_to_end_in_chromium(served: Served, realdata: Path, tmp_p
             assert page.locator("img[src=x]").count() == 0
             assert page.locator("a[href^='javascript' i]").count() == 0
             assert page.locator("b", has_text="bold").count() == 0
+
+            # Export the preference pairs, the reviewer's choice included, and download the zip.
+            page.get_by_role("tab", name="Export").click()
+            _pick(page, "export-format", "preference")
+            page.locator("#export-folder textarea, #export-folder input").first.fill(EXPORT)
+            page.locator("#export-preview").click()
+            page.locator("#export-summary").get_by_text("selected samples go out", exact=False).wait_for()
+            page.locator("#export-run").click()
+            page.locator("#export-written").get_by_text("Exported", exact=False).wait_for(timeout=60_000)
+            with page.expect_download() as download_info:
+                page.locator("#export-download").click()
+            archive = tmp_path / "download.zip"
+            download_info.value.save_as(archive)
+            with zipfile.ZipFile(archive) as opened:
+                assert f"{EXPORT}/manifest.json" in opened.namelist()
+            page.screenshot(path=str(artifacts / "7-export.png"), full_page=True)
         finally:
             browser.close()
     served.stop()
@@ -223,3 +243,6 @@ def test_the_studio_end_to_end_in_chromium(served: Served, realdata: Path, tmp_p
         effective = review.effective(store, overridden)
         assert effective is not None and effective.source == "human" and effective.winner == human_winner
         assert effective.disagrees
+
+    manifest = orjson.loads((tmp_path / "exports" / EXPORT / "manifest.json").read_bytes())
+    assert manifest["format"] == "preference" and manifest["counts"]["human_decisions"] >= 1, manifest["counts"]
