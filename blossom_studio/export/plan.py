@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from blossom_studio.export.formats import select_list
-from blossom_studio.export.query import REASONS, resolved_sql, selection_where
+from blossom_studio.export.query import REASONS, duplicates_sql, resolved_sql, selection_where
 from blossom_studio.export.request import ExportError, ExportRequest
 from blossom_studio.store import Store
 
@@ -40,16 +40,21 @@ class ExportPlan:
             cases = " ".join(f"WHEN {lang!r} THEN {count}" for lang, count in self.quotas.items())
             quota = (f"QUALIFY row_number() OVER (PARTITION BY lang ORDER BY pick, id) "
                      f"<= CASE lang {cases} ELSE 0 END")
-        sql = f"""SELECT * EXCLUDE (test_rank), CASE WHEN test_rank <= {self.test_rows} THEN 'test' ELSE 'train' END
-            AS split FROM (
-            SELECT *, row_number() OVER (ORDER BY hash(id, {seed + 1}), id) AS test_rank FROM (
-                SELECT * FROM {self.table} WHERE reason IS NULL {quota}))"""
+        kept = f"SELECT * FROM {self.table} WHERE reason IS NULL {quota}"
+        if not self.test_rows:
+            sql = f"SELECT *, 'train' AS split FROM ({kept})"
+        else:
+            sql = f"""SELECT * EXCLUDE (test_rank), CASE WHEN test_rank <= {self.test_rows} THEN 'test' ELSE 'train'
+                END AS split FROM (SELECT *, row_number() OVER (ORDER BY hash(id, {seed + 1}), id) AS test_rank
+                FROM ({kept}))"""
         return sql if split is None else f"SELECT * FROM ({sql}) WHERE split = '{split}'"
 
     def records_sql(self, split: str, file_type: str | None = None) -> str:
         """Return the SELECT of a split's exported records, in import order, typed for the file type."""
         columns = select_list(self.request.format, file_type or self.request.file_type)
-        return f"SELECT {columns} FROM ({self.final_sql(split)}) ORDER BY ord"
+        rows = f"""SELECT t.* EXCLUDE (messages_out), coalesce(t.messages_out, s.messages) AS messages_out, s.metadata
+            FROM ({self.final_sql(split)}) t JOIN samples s ON s.id = t.id"""
+        return f"SELECT {columns} FROM ({rows}) ORDER BY ord"
 
     def preview(self, rows: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
         """Return the first records of the train split as they will be written (JSON values parsed)."""
@@ -143,6 +148,8 @@ def prepare_export(store: Store, request: ExportRequest) -> Iterator[ExportPlan]
     table = f"export_{uuid.uuid4().hex[:12]}"
     cursor.execute(f"CREATE TEMP TABLE {table} AS {sql}", params)
     try:
+        if request.dedupe:
+            cursor.execute(duplicates_sql(table, request.format == "preference"))
         plan = ExportPlan(request, cursor, table, None, 0)
         eligible = _group(cursor, f"SELECT lang, count(*) FROM {table} WHERE reason IS NULL GROUP BY lang")
         plan.quotas = _quotas(request, eligible)

@@ -4,9 +4,9 @@ One row per selected sample, with these columns (the export's working table):
 
 ===================  =================================================================================
 id, source, lang     the sample; `lang` is the profiled language, else guessed from the Han share
-metadata             the sample's metadata (JSON)
 ord, pick            the import order (files keep it) and a seeded random rank (balance, limit, split)
-messages_out JSON    SFT: the conversation ending with the exported answer
+messages_out JSON    SFT: the conversation ending with the exported answer; NULL when that is the sample's own
+                     conversation as stored (the records are read from samples then, which is most rows)
 prompt_out JSON      preference: the conversation before the answers; prompt_text its last user turn
 chosen_out,          preference: prompt + chosen answer, prompt + rejected answer (message lists)
 rejected_out JSON
@@ -19,7 +19,7 @@ margin               the rating margin the judge's pair rule recorded (NULL wher
 kind, job_id,        the effective verdict's kind and job, and whether a person overrode the judge
 overridden
 reason               NULL when the sample goes out, else the first reason it is left out
-dup_key              what deduplication compares (md5 of the exported messages)
+dup_key              a hash of what deduplication compares (the exported messages; `duplicates_sql` confirms)
 ===================  =================================================================================
 
 Answers, in order: the effective verdict's chosen answer (a human decision beats the judge), else the latest
@@ -52,8 +52,6 @@ REASON_HELP = {
     "over_quota": "beyond the limit or its language's share of the balance",
 }
 
-_MSGS = "json_extract(p.messages, '$[*]')"
-_ROLES = "json_extract_string(p.messages, '$[*].role')"
 
 
 def _last_index(roles: str, role: str) -> str:
@@ -140,35 +138,41 @@ def resolved_sql(where: str, effective: str, revisions: str, *, preference: bool
     in_langs = "TRUE" if langs is None else f"lang IN ({', '.join(repr(str(lang)) for lang in langs)})"
     pair_reasons = """WHEN coalesce(winner, '') = 'tie' THEN 'tie'
             WHEN chosen_id IS NULL OR rejected_id IS NULL OR chosen_id = rejected_id THEN 'no_pair'"""
-    answer_reasons = """WHEN answer_id IS NULL OR answer_message IS NULL THEN 'no_answer'"""
+    answer_reasons = """WHEN answer_id IS NULL OR (answer_id <> id || '/original' AND answer_message IS NULL)
+                THEN 'no_answer'"""
     if alpaca:
         answer_reasons += """
             WHEN NOT regexp_full_match(array_to_string(list_filter(
-                json_extract_string(messages_out, '$[*].role'), lambda r: r <> 'system'), ','),
+                json_extract_string(coalesce(messages_out, messages), '$[*].role'), lambda r: r <> 'system'), ','),
                 'user,assistant(,user,assistant)*') THEN 'not_single_thread'"""
     flagged_answer = ("(list_contains(flagged_cids, chosen_id) OR list_contains(flagged_cids, rejected_id))"
                       if preference else "list_contains(flagged_cids, answer_id)")
-    dup_key = ("md5(concat(prompt_out::VARCHAR, chosen_out::VARCHAR, rejected_out::VARCHAR))" if preference
-               else "md5(messages_out::VARCHAR)")
+    dup_key = ("hash(concat(prompt_out::VARCHAR, chosen_out::VARCHAR, rejected_out::VARCHAR))" if preference
+               else "CASE WHEN messages_out IS NULL THEN messages_hash ELSE hash(messages_out::VARCHAR) END")
+    needs = ("TRUE" if alpaca else "p.chosen_id IS NOT NULL" if preference
+             else "p.answer_id IS NOT NULL AND p.answer_id <> p.id || '/original'")
     zh = LANG_SQL["zh"]
     columns = _pair_columns() if preference else _answer_columns()
     return f"""
-WITH picked AS (
-    SELECT id, source, metadata, messages, lang IS NULL AS unprofiled,
-           coalesce(lang, CASE WHEN {zh} THEN 'zh' ELSE 'en' END) AS lang,
-           row_number() OVER (ORDER BY created_at, import_id, row_number, id) AS ord,
-           hash(id, {int(seed)}) AS pick,
-           json_extract(messages, '$[*]') AS msgs, json_extract_string(messages, '$[*].role') AS roles
+WITH ids AS (
+    SELECT id, row_number() OVER (ORDER BY created_at, import_id, row_number, id) AS ord
     FROM samples WHERE {where}
 ),
-eff AS (SELECT * FROM ({effective}) WHERE sample_id IN (SELECT id FROM picked)),
+picked AS (
+    SELECT s.id, s.source, s.lang IS NULL AS unprofiled,
+           coalesce(s.lang, CASE WHEN {zh} THEN 'zh' ELSE 'en' END) AS lang,
+           o.ord, hash(s.id, {int(seed)}) AS pick,
+           json_extract_string(s.messages, '$[#-1].role') AS last_role, hash(s.messages::VARCHAR) AS messages_hash
+    FROM samples s JOIN ids o ON o.id = s.id
+),
+eff AS (SELECT * FROM ({effective}) WHERE sample_id IN (SELECT id FROM ids)),
 revmap AS ({revisions}),
 cands AS (
     SELECT c.id, c.sample_id, c.model, c.label, c.position, c.message, c.origin, c.created_at,
            coalesce(c.extra->>'original', c.id) AS root, TRY_CAST(c.extra->>'turn' AS INTEGER) AS turn,
            c.extra->'rating' AS rating, j.params->>'turn' AS job_turn
     FROM candidates c LEFT JOIN jobs j ON j.id = c.job_id
-    WHERE c.sample_id IN (SELECT id FROM picked)
+    WHERE c.sample_id IN (SELECT id FROM ids)
 ),
 current AS (
     SELECT c.id, c.sample_id, c.model, c.label, c.position, c.message, c.created_at, c.root, c.turn, c.job_turn,
@@ -191,7 +195,7 @@ fallback AS (
 ),
 quality AS (
     SELECT sample_id, candidate_ids->>'$[0]' AS cid, json_array_length(outcome, '$.flags') > 0 AS flagged
-    FROM (SELECT rowid AS rid, * FROM verdicts WHERE kind = 'quality' AND sample_id IN (SELECT id FROM picked))
+    FROM (SELECT rowid AS rid, * FROM verdicts WHERE kind = 'quality' AND sample_id IN (SELECT id FROM ids))
     QUALIFY row_number() OVER (PARTITION BY sample_id, candidate_ids::VARCHAR ORDER BY created_at DESC, rid DESC) = 1
 ),
 flags AS (
@@ -208,18 +212,24 @@ chosen AS (
                 WHEN fb.polished IS NOT NULL THEN fb.polished
                 WHEN fb.imported_chosen IS NOT NULL THEN fb.imported_chosen
                 WHEN fb.original_revision IS NOT NULL THEN fb.original_revision
-                WHEN p.roles[len(p.roles)] = 'assistant' THEN p.id || '/original'
+                WHEN p.last_role = 'assistant' THEN p.id || '/original'
                 ELSE fb.first_answer END AS answer_id,
            CASE WHEN e.sample_id IS NOT NULL THEN e.chosen ELSE fb.imported_chosen END AS chosen_id,
            CASE WHEN e.sample_id IS NOT NULL THEN e.rejected ELSE fb.imported_rejected END AS rejected_id
     FROM picked p LEFT JOIN eff e ON e.sample_id = p.id LEFT JOIN fallback fb ON fb.sample_id = p.id
 ),
+context AS (  -- the conversation as a list, parsed only where an answer from elsewhere is put after its prompt
+    SELECT p.*, m.messages, json_extract(m.messages, '$[*]') AS msgs, json_extract_string(m.messages, '$[*].role')
+           AS roles
+    FROM chosen p LEFT JOIN samples m ON m.id = p.id AND {needs}
+),
 built AS (
-    SELECT p.id, p.source, p.lang, p.unprofiled, p.metadata, p.ord, p.pick, p.judged, p.keep, p.winner, p.kind,
+    SELECT p.id, p.source, p.lang, p.unprofiled, p.ord, p.pick, p.judged, p.keep, p.winner, p.kind,
            p.judge, p.parse_status, p.job_id, p.overridden, p.decided_by, p.answer_id, p.chosen_id, p.rejected_id,
            coalesce(f.conversation, FALSE) AS flagged_conversation, f.flagged_cids,
+           p.messages_hash, {"p.messages," if alpaca else ""}
            {columns}
-    FROM chosen p
+    FROM context p
     {"LEFT JOIN current c ON c.id = p.chosen_id LEFT JOIN current r ON r.id = p.rejected_id" if preference
      else "LEFT JOIN current a ON a.id = p.answer_id"}
     {"LEFT JOIN verdicts v ON v.id = p.verdict_id" if preference else ""}
@@ -242,8 +252,21 @@ reasoned AS (
            {dup_key} AS dup_key
     FROM built
 )
-SELECT * EXCLUDE (base_reason),
-       coalesce(base_reason, CASE WHEN {bool(dedupe)} AND row_number() OVER (
-           PARTITION BY base_reason IS NULL, dup_key ORDER BY pick, id) > 1 THEN 'duplicate' END) AS reason
+SELECT * EXCLUDE (base_reason, answer_message, messages_hash{", messages" if alpaca else ""}),
+       base_reason AS reason
 FROM reasoned
 """
+
+
+def duplicates_sql(table: str, preference: bool) -> str:
+    """Return the UPDATE that marks duplicates in the working table: rows whose exported content equals an earlier
+    row's (by seeded pick), found by a 64-bit hash and confirmed by md5 of the content itself."""
+    content = ("concat(t.prompt_out::VARCHAR, t.chosen_out::VARCHAR, t.rejected_out::VARCHAR)" if preference
+               else "coalesce(t.messages_out, s.messages)::VARCHAR")
+    return f"""UPDATE {table} SET reason = 'duplicate' WHERE id IN (
+    SELECT id FROM (
+        SELECT t.id, row_number() OVER (PARTITION BY t.dup_key, md5({content}) ORDER BY t.pick, t.id) AS copy
+        FROM {table} t JOIN samples s ON s.id = t.id
+        WHERE t.reason IS NULL AND t.dup_key IN (
+            SELECT dup_key FROM {table} WHERE reason IS NULL GROUP BY dup_key HAVING count(*) > 1))
+    WHERE copy > 1)"""
