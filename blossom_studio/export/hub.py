@@ -6,6 +6,8 @@ import os
 import re
 from pathlib import Path
 
+from blossom_studio.export.writer import owned_paths
+
 TOKEN_ENV = "HF_TOKEN"
 REPO = re.compile(r"[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*")
 
@@ -16,8 +18,6 @@ class HubError(RuntimeError):
 
 def upload_plan(folder: Path) -> list[str]:
     """Return the repository paths an upload of `folder` creates: the export's own files, data files first."""
-    from blossom_studio.export.writer import owned_paths
-
     paths = [path.relative_to(folder).as_posix() for path in owned_paths(folder)]
     return sorted(paths, key=lambda path: (not path.startswith("data/"), path))
 

@@ -153,8 +153,7 @@ def prepare_export(store: Store, request: ExportRequest) -> Iterator[ExportPlan]
         plan = ExportPlan(request, cursor, table, None, 0)
         eligible = _group(cursor, f"SELECT lang, count(*) FROM {table} WHERE reason IS NULL GROUP BY lang")
         plan.quotas = _quotas(request, eligible)
-        plan.counts["over_quota"] = sum(eligible.values()) - _kept(plan.quotas, eligible)
-        _count(plan, store)
+        _count(plan, store, over_quota=sum(eligible.values()) - _kept(plan.quotas, eligible))
         if plan.rows == 0:
             raise ExportError(_empty_message(plan))
         plan.test_rows = _test_rows(request, plan.rows)
@@ -164,10 +163,10 @@ def prepare_export(store: Store, request: ExportRequest) -> Iterator[ExportPlan]
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _count(plan: ExportPlan, store: Store) -> None:
-    """Fill the plan's counts: rows by language, source and verdict, what was left out and why, judges and jobs."""
+def _count(plan: ExportPlan, store: Store, over_quota: int) -> None:
+    """Fill the plan's counts: rows by language, source and verdict, what was left out and why (`over_quota`: the
+    eligible rows the limit or balance drops), judges and jobs."""
     cursor, table, final = plan.cursor, plan.table, plan.final_sql()
-    over_quota = plan.counts.pop("over_quota", 0)
     left_out = _group(cursor, f"SELECT reason, count(*) FROM {table} WHERE reason IS NOT NULL GROUP BY reason")
     if over_quota:
         left_out["over_quota"] = left_out.get("over_quota", 0) + over_quota

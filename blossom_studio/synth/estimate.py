@@ -24,7 +24,7 @@ from typing import Any
 from blossom_studio.llm.roster import ModelSpec, Roster
 from blossom_studio.store import Store
 from blossom_studio.synth.selection import Selection, select_sample_ids
-from blossom_studio.synth.strategies import Strategy, make_strategy
+from blossom_studio.synth.strategies import Strategy, strategy_for_roles
 from blossom_studio.synth.strategies.rate import FOUR_ASPECTS, RESPONDENT_ROLES
 from blossom_studio.synth.templates import build_judge_prompt
 
@@ -304,9 +304,7 @@ def estimate_job(
     selection: Selection | None = None,
 ) -> Estimate:
     """Estimate the calls and tokens a job would make, validating the strategy, roles and selection as a start does."""
-    built = make_strategy(strategy, dict(params or {}))
-    built.check_roles(roles)
-    specs = {role: roster.get(model) for role, model in roles.items()}
+    built, specs = strategy_for_roles(strategy, params, roles, roster)
     ids = select_sample_ids(store, selection or Selection())
     sizes, unprofiled = sample_sizes(store, ids)
     plan = _Plan(specs)

@@ -77,11 +77,9 @@ def create_job(
     created_by: str | None = None,
 ) -> JobProgress:
     """Validate the strategy, roles and selection, then write the job and its pending items in one transaction."""
-    from blossom_studio.synth.strategies import make_strategy
+    from blossom_studio.synth.strategies import strategy_for_roles
 
-    built = make_strategy(strategy, dict(params or {}))
-    built.check_roles(roles)
-    specs = {role: roster.get(model) for role, model in roles.items()}
+    built, specs = strategy_for_roles(strategy, params, roles, roster)
     for spec in specs.values():
         spec.api_key()
     selection = selection or Selection()

@@ -120,14 +120,6 @@ def _number(value: Any, what: str) -> float:
         raise ExportError(f"the {what} must be a number, got {value!r}") from None
 
 
-def _folder(value: Any) -> str:
-    """The folder name typed, trimmed; control characters (a NUL cannot be a path) are refused."""
-    text = str(value or "").strip()
-    if any(ord(char) < 32 or ord(char) == 127 for char in text):
-        raise ExportError("the folder name holds a control character; use letters, digits, '-', '_', '.' and '/'")
-    return text
-
-
 def _names(value: Any) -> tuple[str, ...]:
     """The values of a multiselect (a list, or one string from an API caller), blanks dropped."""
     if value is None or value == "":
@@ -175,7 +167,7 @@ class ExportForm:
             test_size=_number(data["test_size"], "test size"),
             seed=_whole(data["seed"], "seed") or 0,
             license=str(data["license"] or "").strip() or "other",
-            folder=_folder(data["folder"]),
+            folder=str(data["folder"] or "").strip(),  # resolve_target refuses names outside or unusable
             overwrite=bool(data["overwrite"]),
         )
 

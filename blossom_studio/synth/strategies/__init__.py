@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from blossom_studio.llm.roster import ModelSpec, Roster
 from blossom_studio.synth.strategies.backtranslate import Backtranslate
 from blossom_studio.synth.strategies.base import Strategy, StrategyError
 from blossom_studio.synth.strategies.consistency import Consistency
@@ -24,4 +28,12 @@ def make_strategy(name: str, params: dict | None = None) -> Strategy:
     return STRATEGIES[name](params)
 
 
-__all__ = ["STRATEGIES", "Strategy", "StrategyError", "make_strategy"]
+def strategy_for_roles(name: str, params: Mapping[str, Any] | None, roles: Mapping[str, str], roster: Roster
+                       ) -> tuple[Strategy, dict[str, ModelSpec]]:
+    """Return the strategy with its params checked and the roster model of each role (RosterError if unknown)."""
+    built = make_strategy(name, dict(params or {}))
+    built.check_roles(roles)
+    return built, {role: roster.get(model) for role, model in roles.items()}
+
+
+__all__ = ["STRATEGIES", "Strategy", "StrategyError", "make_strategy", "strategy_for_roles"]
