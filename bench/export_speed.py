@@ -41,6 +41,7 @@ stderr; the last stdout line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -218,6 +219,7 @@ SELECT left(sha256('sample:' || i), 16), source, source || '-' || i, 'chat', 'bl
             AS INTEGER),
        1
 FROM measured
+ORDER BY s, i  -- stored import after import, each in file order, as the importer appends them
 """
 
 UPDATE_IMPORTS = """
@@ -440,6 +442,15 @@ def count_lines(path: Path) -> int:
     return lines
 
 
+def sha256_of(path: Path) -> str:
+    """Return the hex sha256 of a file, read again from disk."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def verify(store: Any, result: Any, samples: int) -> dict[str, Any]:
     """Check (untimed) that the export wrote what its manifest says and that every selected sample is accounted for;
     return the checks' figures. Raises SystemExit when a check fails."""
@@ -449,6 +460,8 @@ def verify(store: Any, result: Any, samples: int) -> dict[str, Any]:
     written = 0
     for entry in manifest["files"]:
         path = result.folder / entry["path"]
+        if sha256_of(path) != entry["sha256"]:
+            problems.append(f"{entry['path']}: its sha256 is not the manifest's")
         if path.stat().st_size != entry["bytes"]:
             problems.append(f"{entry['path']}: {path.stat().st_size} bytes on disk, the manifest says {entry['bytes']}")
         if manifest["file_type"] == "jsonl":
@@ -500,8 +513,8 @@ def _spy(module: Any, name: str, into: dict[str, float]) -> Iterator[None]:
 
 
 def breakdown(store: Any, request: Any, folder: Path) -> dict[str, float]:
-    """One more export, timed by phase: the working table, the counts, the data files' COPY, their sha256, and the
-    rest (manifest, card, exports row, checkpoint). Not part of the ratio."""
+    """One more export, timed by phase: the working table, the counts, the data files' COPY, their sha256, and
+    the rest (the table aligned with samples, manifest, card, exports row, checkpoint). Not part of the ratio."""
     from blossom_studio.export import plan as plan_module
     from blossom_studio.export import writer
 
@@ -523,7 +536,7 @@ def breakdown(store: Any, request: Any, folder: Path) -> dict[str, float]:
         "write_export": write,
         "write_export.copy_records": copy,
         "write_export.sha256": digest,
-        "write_export.manifest_card_row_checkpoint": write - copy - digest,
+        "write_export.aligned_table_manifest_card_row_checkpoint": write - copy - digest,
         "drop_working_table": end - written,
         "total": end - start,
     }

@@ -29,6 +29,8 @@ class ExportPlan:
     quotas: dict[str, int] | None
     test_rows: int
     counts: dict[str, Any] = field(default_factory=dict)
+    stored_in_order: bool = False
+    aligned: str | None = None
 
     def final_sql(self, split: str | None = None) -> str:
         """Return the SELECT of the rows that go out (all columns plus `split`), optionally of one split only."""
@@ -52,9 +54,38 @@ class ExportPlan:
     def records_sql(self, split: str, file_type: str | None = None) -> str:
         """Return the SELECT of a split's exported records, in import order, typed for the file type."""
         columns = select_list(self.request.format, file_type or self.request.file_type)
+        if self.aligned is not None:  # one scan of samples in storage order, which is import order: no sort
+            rows = f"""SELECT s.id, s.source, s.metadata, coalesce(a.messages_out, s.messages) AS messages_out
+                FROM samples s POSITIONAL JOIN {self.aligned} a WHERE a.split = '{split}'"""
+            return f"SELECT {columns} FROM ({rows})"
         rows = f"""SELECT t.* EXCLUDE (messages_out), coalesce(t.messages_out, s.messages) AS messages_out, s.metadata
             FROM ({self.final_sql(split)}) t JOIN samples s ON s.id = t.id"""
         return f"SELECT {columns} FROM ({rows}) ORDER BY ord"
+
+    @contextmanager
+    def storage_order(self) -> Iterator[None]:
+        """Within this block, records_sql of an SFT export reads samples in storage order beside a table aligned
+        with it row for row, instead of sorting the records, when storage order is import order for every row that
+        goes out; a transaction keeps samples as the aligned table saw them."""
+        if not self.stored_in_order or self.request.format == "preference" or self.aligned is not None:
+            yield
+            return
+        aligned = f"{self.table}_aligned"
+        self.cursor.begin()
+        try:
+            self.cursor.execute(f"""CREATE TEMP TABLE {aligned} AS
+                SELECT t.split, t.messages_out FROM samples s
+                LEFT JOIN ({self.final_sql()}) t ON t.id = s.id ORDER BY s.rowid""")
+            self.aligned = aligned
+            yield
+        except BaseException:
+            self.cursor.rollback()  # the aligned table goes with the transaction
+            raise
+        else:
+            self.cursor.execute(f"DROP TABLE {aligned}")
+            self.cursor.commit()
+        finally:
+            self.aligned = None
 
     def preview(self, rows: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
         """Return the first records of the train split as they will be written (JSON values parsed)."""
@@ -151,6 +182,8 @@ def prepare_export(store: Store, request: ExportRequest) -> Iterator[ExportPlan]
         if request.dedupe:
             cursor.execute(duplicates_sql(table, request.format == "preference"))
         plan = ExportPlan(request, cursor, table, None, 0)
+        plan.stored_in_order = bool(cursor.execute(f"""SELECT coalesce(bool_and(ord > previous), TRUE) FROM (
+            SELECT ord, lag(ord, 1, 0) OVER (ORDER BY stored_at) AS previous FROM {table})""").fetchall()[0][0])
         eligible = _group(cursor, f"SELECT lang, count(*) FROM {table} WHERE reason IS NULL GROUP BY lang")
         plan.quotas = _quotas(request, eligible)
         _count(plan, store, over_quota=sum(eligible.values()) - _kept(plan.quotas, eligible))

@@ -162,7 +162,9 @@ picked AS (
     SELECT s.id, s.source, s.lang IS NULL AS unprofiled,
            coalesce(s.lang, CASE WHEN {zh} THEN 'zh' ELSE 'en' END) AS lang,
            o.ord, hash(s.id, {int(seed)}) AS pick,
-           json_extract_string(s.messages, '$[#-1].role') AS last_role, hash(s.messages::VARCHAR) AS messages_hash
+           CASE WHEN s.message_roles IS NOT NULL THEN list_filter(s.message_roles, lambda r: r <> 'candidate')[-1]
+                ELSE json_extract_string(s.messages, '$[#-1].role') END AS last_role,
+           hash(s.messages::VARCHAR) AS messages_hash, s.rowid AS stored_at
     FROM samples s JOIN ids o ON o.id = s.id
 ),
 eff AS (SELECT * FROM ({effective}) WHERE sample_id IN (SELECT id FROM ids)),
@@ -224,7 +226,7 @@ context AS (  -- the conversation as a list, parsed only where an answer from el
     FROM chosen p LEFT JOIN samples m ON m.id = p.id AND {needs}
 ),
 built AS (
-    SELECT p.id, p.source, p.lang, p.unprofiled, p.ord, p.pick, p.judged, p.keep, p.winner, p.kind,
+    SELECT p.id, p.source, p.lang, p.unprofiled, p.ord, p.stored_at, p.pick, p.judged, p.keep, p.winner, p.kind,
            p.judge, p.parse_status, p.job_id, p.overridden, p.decided_by, p.answer_id, p.chosen_id, p.rejected_id,
            coalesce(f.conversation, FALSE) AS flagged_conversation, f.flagged_cids,
            p.messages_hash, {"p.messages," if alpaca else ""}

@@ -111,12 +111,13 @@ def write_export(store: Store, plan: ExportPlan, folder: Path, *, overwrite: boo
     try:
         (staging / "data").mkdir(parents=True)
         files = []
-        for split, rows in plan.counts["splits"].items():
-            relative = data_file_name(split, plan.request.file_type)
-            say(f"writing {relative} ({rows:,} rows)")
-            _copy(plan, split, staging / relative)
-            files.append({"split": split, "path": relative, "rows": rows,
-                          "bytes": (staging / relative).stat().st_size, "sha256": sha256(staging / relative)})
+        with plan.storage_order():
+            for split, rows in plan.counts["splits"].items():
+                relative = data_file_name(split, plan.request.file_type)
+                say(f"writing {relative} ({rows:,} rows)")
+                _copy(plan, split, staging / relative)
+                files.append({"split": split, "path": relative, "rows": rows,
+                              "bytes": (staging / relative).stat().st_size, "sha256": sha256(staging / relative)})
         manifest = build_manifest(plan, export_id, plan.request.name or folder.name, files)
         (staging / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
         (staging / "README.md").write_text(render_card(manifest), encoding="utf-8")

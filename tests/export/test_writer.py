@@ -3,6 +3,7 @@ refused requests that write nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -13,7 +14,7 @@ import polars as pl
 import pytest
 import yaml
 
-from blossom_studio.export import ExportError, ExportRequest, export, list_exports
+from blossom_studio.export import ExportError, ExportPlan, ExportRequest, export, list_exports, prepare_export
 from blossom_studio.ingest import import_files
 from blossom_studio.store import Store, open_store
 from tests.review.helpers import add_sample, pairwise
@@ -179,3 +180,53 @@ def test_refused_requests_write_nothing(store: Store, tmp_path: Path) -> None:
     again = export(store, ExportRequest(format="blossom", file_type="csv"), "pairs", root=root, overwrite=True)
     assert sorted(snapshot(again.folder)) == ["README.md", "data/train.csv", "manifest.json"]
     assert again.folder == first.folder
+
+
+@pytest.mark.parametrize("format_name", ["blossom", "openai", "sharegpt", "alpaca"])
+def test_records_read_in_storage_order_are_the_sorted_records(store: Store, tmp_path: Path, format_name: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import_files(store, sorted(SAMPLE.glob("*.jsonl")))
+    for index in range(3):
+        add_sample(store, f"judged{index}")
+        pairwise(store, f"judged{index}", "B")
+    request = ExportRequest(format=format_name, test_size=0.25)
+    with prepare_export(store, request) as plan:
+        assert plan.stored_in_order
+    scanned = export(store, request, tmp_path / "scanned")
+    monkeypatch.setattr(ExportPlan, "storage_order", lambda _plan: contextlib.nullcontext())  # sort the records
+    sorted_ = export(store, request, tmp_path / "sorted")
+    assert [f["sha256"] for f in scanned.manifest["files"]] == [f["sha256"] for f in sorted_.manifest["files"]]
+    written = b"".join((scanned.folder / f["path"]).read_bytes() for f in scanned.manifest["files"])
+    assert all(f"answer 1 to judged{index}".encode() in written for index in range(3))
+
+
+def test_samples_stored_out_of_import_order_are_sorted(store: Store, tmp_path: Path) -> None:
+    import_files(store, sorted(SAMPLE.glob("*.jsonl")))
+    (last,) = store.query("SELECT id FROM samples ORDER BY rowid DESC LIMIT 1")[0]
+    with store.write() as cursor:  # now the first sample in import order, though stored last
+        cursor.execute("UPDATE samples SET created_at = created_at - INTERVAL 1 DAY WHERE id = ?", [last])
+    request = ExportRequest(format="blossom")
+    with prepare_export(store, request) as plan:
+        assert not plan.stored_in_order
+    result = export(store, request, tmp_path / "out")
+    lines = (result.folder / "data/train.jsonl").read_text("utf-8").splitlines()
+    expected = [row[0] for row in store.query(
+        "SELECT id FROM samples ORDER BY created_at, import_id, row_number, id")]
+    assert [json.loads(line)["id"] for line in lines] == [i for i in expected if i in {
+        json.loads(line)["id"] for line in lines}]
+    assert json.loads(lines[0])["id"] == last
+
+
+def test_a_failed_copy_reports_its_own_error_and_the_next_export_works(store: Store, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from blossom_studio.export import writer
+
+    import_files(store, sorted(SAMPLE.glob("*.jsonl")))
+    monkeypatch.setattr(writer, "_sql_path", lambda path: f"'{tmp_path}/missing/dir/{path.name}'")
+    with pytest.raises(duckdb.IOException, match="missing/dir"):
+        export(store, ExportRequest(format="blossom"), tmp_path / "failed")
+    assert not (tmp_path / "failed").exists() and not list(tmp_path.glob(".failed*"))
+    monkeypatch.undo()
+    result = export(store, ExportRequest(format="blossom"), tmp_path / "out")
+    assert result.manifest["counts"]["rows"] > 0
+    assert store.read().execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [(0,)]
