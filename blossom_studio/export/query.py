@@ -54,6 +54,9 @@ REASON_HELP = {
 
 
 
+ACTIVE = "status = 'active'"
+
+
 def _last_index(roles: str, role: str) -> str:
     return f"(len({roles}) - list_position(list_reverse({roles}), '{role}') + 1)"
 
@@ -114,7 +117,7 @@ def _prompt_text() -> str:
 
 def selection_where(sources: Sequence[str], lang: str | None, saved: str | None) -> tuple[str, list[Any]]:
     """Return the WHERE clause (over samples) and parameters of the filters."""
-    clauses, params = ["status = 'active'"], []
+    clauses, params = [ACTIVE], []
     if sources:
         clauses.append("list_contains(?, source)")
         params.append(list(sources))
@@ -152,6 +155,10 @@ def resolved_sql(where: str, effective: str, revisions: str, *, preference: bool
     needs = ("TRUE" if alpaca else "p.chosen_id IS NOT NULL" if preference
              else "p.answer_id IS NOT NULL AND p.answer_id <> p.id || '/original'")
     zh = LANG_SQL["zh"]
+
+    def selected(column: str) -> str:  # the joins below drop other samples' rows; narrow early only when it pays
+        return "TRUE" if where == ACTIVE else f"{column} IN (SELECT id FROM ids)"
+
     columns = _pair_columns() if preference else _answer_columns()
     return f"""
 WITH ids AS (
@@ -167,14 +174,14 @@ picked AS (
            hash(s.messages::VARCHAR) AS messages_hash, s.rowid AS stored_at
     FROM samples s JOIN ids o ON o.id = s.id
 ),
-eff AS (SELECT * FROM ({effective}) WHERE sample_id IN (SELECT id FROM ids)),
+eff AS (SELECT * FROM ({effective}) WHERE {selected('sample_id')}),
 revmap AS ({revisions}),
 cands AS (
     SELECT c.id, c.sample_id, c.model, c.label, c.position, c.message, c.origin, c.created_at,
            coalesce(c.extra->>'original', c.id) AS root, TRY_CAST(c.extra->>'turn' AS INTEGER) AS turn,
            c.extra->'rating' AS rating, j.params->>'turn' AS job_turn
     FROM candidates c LEFT JOIN jobs j ON j.id = c.job_id
-    WHERE c.sample_id IN (SELECT id FROM ids)
+    WHERE {selected('c.sample_id')}
 ),
 current AS (
     SELECT c.id, c.sample_id, c.model, c.label, c.position, c.message, c.created_at, c.root, c.turn, c.job_turn,
@@ -197,7 +204,7 @@ fallback AS (
 ),
 quality AS (
     SELECT sample_id, candidate_ids->>'$[0]' AS cid, json_array_length(outcome, '$.flags') > 0 AS flagged
-    FROM (SELECT rowid AS rid, * FROM verdicts WHERE kind = 'quality' AND sample_id IN (SELECT id FROM ids))
+    FROM (SELECT rowid AS rid, * FROM verdicts WHERE kind = 'quality' AND {selected('sample_id')})
     QUALIFY row_number() OVER (PARTITION BY sample_id, candidate_ids::VARCHAR ORDER BY created_at DESC, rid DESC) = 1
 ),
 flags AS (
