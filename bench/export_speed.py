@@ -44,7 +44,6 @@ stderr; the last stdout line is one JSON object.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -445,25 +444,18 @@ def count_lines(path: Path) -> int:
     return lines
 
 
-def sha256_of(path: Path) -> str:
-    """Return the hex sha256 of a file, read again from disk."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(store: Any, result: Any, samples: int) -> dict[str, Any]:
     """Check (untimed) that the export wrote what its manifest says and that every selected sample is accounted for;
     return the checks' figures. Raises SystemExit when a check fails."""
+    from blossom_studio.export.writer import sha256
+
     manifest = json.loads((result.folder / "manifest.json").read_text("utf-8"))
     counts = manifest["counts"]
     problems = []
     written = 0
     for entry in manifest["files"]:
         path = result.folder / entry["path"]
-        if sha256_of(path) != entry["sha256"]:
+        if sha256(path) != entry["sha256"]:
             problems.append(f"{entry['path']}: its sha256 is not the manifest's")
         if path.stat().st_size != entry["bytes"]:
             problems.append(f"{entry['path']}: {path.stat().st_size} bytes on disk, the manifest says {entry['bytes']}")

@@ -4,7 +4,8 @@ One row per selected sample, with these columns (the export's working table):
 
 ===================  =================================================================================
 id, source, lang     the sample; `lang` is the profiled language, else guessed from the Han share
-ord, pick            the import order (files keep it) and a seeded random rank (balance, limit, split)
+ord, stored_at, pick the import order (files keep it), the sample's place in storage (its rowid) and a seeded
+                     random rank (balance, limit, split)
 messages_out JSON    SFT: the conversation ending with the exported answer; NULL when that is the sample's own
                      conversation as stored (the records are read from samples then, which is most rows)
 prompt_out JSON      preference: the conversation before the answers; prompt_text its last user turn
