@@ -28,6 +28,10 @@ PROGRESS_REACHED = """([job, percent]) => {
     if (view === null || view.dataset.job !== job) return false;
     return percent === null ? Number(view.dataset.done) > 0 : view.dataset.percent === percent;
 }"""  # the progress view carries its figures as data attributes
+JOB_DONE = """(job) => {
+    const view = document.querySelector('#syn-progress .syn-progress');
+    return view !== null && view.dataset.job === job && view.dataset.status === 'done';
+}"""  # the job closes just after its last item is counted
 EDITED = "修改后的回答：the reviewer's own wording."
 XSS_PROMPT = 'Explain this snippet <img src=x onerror="window.__xss=1"> <script>window.__xss=2</script>'
 XSS_ANSWER = "[click me](javascript:window.__xss=3) and <b>bold</b> <img src=x onerror=\"window.__xss=4\">"
@@ -137,6 +141,7 @@ def test_the_studio_end_to_end_in_chromium(served: Served, realdata: Path, tmp_p
             page.reload()
             page.get_by_role("tab", name="Synthesize").click()
             page.wait_for_function(PROGRESS_REACHED, arg=[JOB, "100"], timeout=120_000)
+            page.wait_for_function(JOB_DONE, arg=JOB, timeout=60_000)
             after = _progress(page)
             assert after["done"] == str(ITEMS) and after["status"] == "done", after
             assert int(after["done"]) > int(before["done"])
