@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from blossom_studio.profile.texts import CANDIDATE_ROLE
 from blossom_studio.synth.selection import LANG_SQL
 
 REASONS = ("rejected", "unparsed", "tie", "no_pair", "no_answer", "not_single_thread", "flagged", "unjudged",
@@ -170,7 +171,8 @@ picked AS (
     SELECT s.id, s.source, s.lang IS NULL AS unprofiled,
            coalesce(s.lang, CASE WHEN {zh} THEN 'zh' ELSE 'en' END) AS lang,
            o.ord, hash(s.id, {int(seed)}) AS pick,
-           CASE WHEN s.message_roles IS NOT NULL THEN list_filter(s.message_roles, lambda r: r <> 'candidate')[-1]
+           CASE WHEN s.message_roles IS NOT NULL
+                THEN list_filter(s.message_roles, lambda r: r <> '{CANDIDATE_ROLE}')[-1]
                 ELSE json_extract_string(s.messages, '$[#-1].role') END AS last_role,
            hash(s.messages::VARCHAR) AS messages_hash, s.rowid AS stored_at
     FROM samples s JOIN ids o ON o.id = s.id
