@@ -4,9 +4,11 @@ For each setting (latency, concurrency) it runs, against one simulator process w
 - the studio pipeline: a `generate` job over N imported prompts, every call, candidate and item committed to DuckDB;
 - a thread pool of the same width calling the synchronous `OpenAI` client (how BlossomData runs);
 - a bare `AsyncOpenAI` + semaphore loop.
-It prints items/s, the ideal (concurrency / latency) and the ratios; the last line is one JSON object.
+The three run in turn, `--repeats` times, so that a noisy minute on a shared machine falls on all of them; it prints
+the median items/s of each, the ideal (concurrency / latency) and the median of the paired ratios (studio over the
+thread pool of the same repeat); the last line is one JSON object.
 
-    python bench/synth_throughput.py [--items 3000] [--settings 0.2:64,1.0:256]
+    python bench/synth_throughput.py [--items 3000] [--settings 0.2:64,1.0:256] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -104,32 +107,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=3000)
     parser.add_argument("--settings", default="0.2:64,1.0:256", help="latency:concurrency pairs")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each pipeline per setting, interleaved")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as temp:
         for setting in args.settings.split(","):
             latency, width = float(setting.split(":")[0]), int(setting.split(":")[1])
             ideal = width / latency
+            runs: dict[str, list[float]] = {"studio": [], "threads": [], "bare": []}
             with fake_server_process(FakeConfig(latency=latency)) as url:
-                studio = pipeline(url, args.items, width, Path(temp), f"studio-{width}")
-                threads = thread_pool(url, args.items, width)
-                bare = bare_async(url, args.items, width)
+                for repeat in range(args.repeats):
+                    runs["studio"].append(pipeline(url, args.items, width, Path(temp), f"studio-{width}-{repeat}"))
+                    runs["threads"].append(thread_pool(url, args.items, width))
+                    runs["bare"].append(bare_async(url, args.items, width))
+            studio, threads, bare = (statistics.median(runs[name]) for name in ("studio", "threads", "bare"))
+            paired = statistics.median(s / t for s, t in zip(runs["studio"], runs["threads"], strict=True))
             row = {
-                "latency_s": latency, "concurrency": width, "items": args.items, "ideal_items_per_s": round(ideal, 1),
-                "studio_items_per_s": round(studio, 1), "thread_pool_items_per_s": round(threads, 1),
-                "bare_async_items_per_s": round(bare, 1), "studio_of_ideal": round(studio / ideal, 3),
-                "thread_pool_of_ideal": round(threads / ideal, 3), "bare_async_of_ideal": round(bare / ideal, 3),
-                "studio_vs_thread_pool": round(studio / threads, 3),
+                "latency_s": latency, "concurrency": width, "items": args.items, "repeats": args.repeats,
+                "ideal_items_per_s": round(ideal, 1), "studio_items_per_s": round(studio, 1),
+                "thread_pool_items_per_s": round(threads, 1), "bare_async_items_per_s": round(bare, 1),
+                "studio_of_ideal": round(studio / ideal, 3), "thread_pool_of_ideal": round(threads / ideal, 3),
+                "bare_async_of_ideal": round(bare / ideal, 3), "studio_vs_thread_pool": round(paired, 3),
+                "runs_items_per_s": {name: [round(value, 1) for value in values] for name, values in runs.items()},
             }
             results[f"{latency:g}s_x{width}"] = row
-            print(f"latency {latency:g}s, concurrency {width}: studio {studio:.1f}/s ({studio / ideal:.3f} of ideal "
-                  f"{ideal:.0f}/s), thread pool {threads:.1f}/s ({threads / ideal:.3f}), bare async {bare:.1f}/s "
-                  f"({bare / ideal:.3f}); studio / thread pool = {studio / threads:.3f}", flush=True)
+            print(f"latency {latency:g}s, concurrency {width}, median of {args.repeats}: studio {studio:.1f}/s "
+                  f"({studio / ideal:.3f} of ideal {ideal:.0f}/s), thread pool {threads:.1f}/s "
+                  f"({threads / ideal:.3f}), bare async {bare:.1f}/s ({bare / ideal:.3f}); "
+                  f"studio / thread pool = {paired:.3f}", flush=True)
     worst = min(results.values(), key=lambda row: row["studio_vs_thread_pool"])
     print(json.dumps({
         "benchmark": "synth_throughput", "settings": results,
         "ratio": worst["studio_vs_thread_pool"],
-        "ratio_baseline": "studio items/s over the thread pool of the synchronous OpenAI client, worst setting",
+        "ratio_baseline": "studio items/s over the thread pool of the synchronous OpenAI client in the same repeat, "
+                          "median of the repeats, worst setting",
         "min_studio_of_ideal": min(row["studio_of_ideal"] for row in results.values()),
     }))
 

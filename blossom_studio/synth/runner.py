@@ -24,8 +24,19 @@ from blossom_studio.synth.writer import ResultWriter
 log = logging.getLogger(__name__)
 PAGE = 1000
 CANCEL_POLL_SECONDS = 0.1
+START_SPACING = 0.002
+"""Seconds between the starts of a job's workers: the first requests leave as a ramp (at most 500 a second, over
+at most MAX_RAMP seconds), not as one burst. Endpoints throttle bursts, and answers that come back together wait
+for each other in the event loop round after round; staggered, each is handled as it arrives."""
+MAX_RAMP = 0.5
 ProgressCallback = Callable[[ItemOutcome], None]
 _CLAIM = threading.Lock()
+
+
+def start_delays(workers: int) -> list[float]:
+    """Return each worker's delay before its first item: START_SPACING apart, the whole ramp within MAX_RAMP."""
+    spacing = min(START_SPACING, MAX_RAMP / max(1, workers))
+    return [index * spacing for index in range(workers)]
 
 
 def load_page(store: Store, job_id: str, after: int) -> list[tuple[int, SampleView]]:
@@ -135,7 +146,9 @@ class JobRunner:
         # same step of the event loop, so a new request leaves as soon as a slot frees.
         self.calls = CallService(CallCache(self.store), writer.put, self.job["id"])
         items: asyncio.Queue[tuple[int, SampleView] | None] = asyncio.Queue(maxsize=PAGE)
-        workers = [asyncio.create_task(self._worker(items, writer)) for _ in range(self._worker_count())]
+        workers = [
+            asyncio.create_task(self._worker(items, writer, delay)) for delay in start_delays(self._worker_count())
+        ]
         watcher = asyncio.create_task(self._watch_cancel(workers, items))
         try:
             after = -1
@@ -156,7 +169,11 @@ class JobRunner:
             watcher.cancel()
             await self.calls.close()
 
-    async def _worker(self, items: asyncio.Queue[tuple[int, SampleView] | None], writer: ResultWriter) -> None:
+    async def _worker(
+        self, items: asyncio.Queue[tuple[int, SampleView] | None], writer: ResultWriter, start_after: float
+    ) -> None:
+        if start_after:
+            await asyncio.sleep(start_after)
         while (item := await items.get()) is not None and not self.cancel.is_set():
             await self._work(*item, writer)
 

@@ -17,7 +17,18 @@ from blossom_studio.synth.items import ItemOutcome
 
 MAX_BATCH = 4096
 COMMIT_INTERVAL = 0.05
-"""Seconds between commits at most: a crash loses at most this much finished work (plus the calls in flight)."""
+"""Seconds between commits at most while commits are quick: a crash loses at most this much finished work (plus the
+calls in flight)."""
+MAX_COMMIT_SHARE = 0.25
+"""The share of the writer's time that commits may take: when one takes longer than this share of the interval (a
+busy machine, a large database), the next waits longer and gathers more, so that commits do not starve the calls.
+The wait never exceeds MAX_COMMIT_WAIT seconds, which bounds what a crash can lose."""
+MAX_COMMIT_WAIT = 1.0
+
+
+def commit_wait(commit_interval: float, last_commit_seconds: float) -> float:
+    """Return the seconds to gather entries before the next commit, given how long the last commit took."""
+    return max(commit_interval, min(MAX_COMMIT_WAIT, last_commit_seconds / MAX_COMMIT_SHARE))
 
 
 def _json(value: object) -> str | None:
@@ -75,10 +86,11 @@ class ResultWriter:
 
     def _loop(self) -> None:
         last_commit = 0.0
+        commit_seconds = 0.0
         while True:
             entry = self._queue.get()
             # A transaction has a fixed cost of a few milliseconds: gather what arrives within the commit interval.
-            wait = self.commit_interval - (time.monotonic() - last_commit)
+            wait = commit_wait(self.commit_interval, commit_seconds) - (time.monotonic() - last_commit)
             if wait > 0 and entry is not None:
                 self._hurry.wait(wait)
             self._hurry.clear()
@@ -99,6 +111,7 @@ class ResultWriter:
                     self._commit(batch)
                 except BaseException as exc:
                     self.error = exc
+                commit_seconds = time.monotonic() - last_commit
             with self._idle:
                 self._pending -= len(batch)
                 self._idle.notify_all()
