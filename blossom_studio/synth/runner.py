@@ -39,13 +39,13 @@ def start_delays(workers: int) -> list[float]:
     return [index * spacing for index in range(workers)]
 
 
-def load_page(store: Store, job_id: str, after: int) -> list[tuple[int, SampleView]]:
-    """Return up to PAGE pending items after position `after`, with their samples and earlier candidates."""
+def load_page(store: Store, job_id: str, after: int, limit: int = PAGE) -> list[tuple[int, SampleView]]:
+    """Return up to `limit` pending items after position `after`, with their samples and earlier candidates."""
     rows = store.query(
         "SELECT j.position, s.id, s.source, s.messages, s.reference "
         "FROM job_items j JOIN samples s ON s.id = j.sample_id "
         "WHERE j.job_id = ? AND j.state = 'pending' AND j.position > ? ORDER BY j.position LIMIT ?",
-        [job_id, after, PAGE],
+        [job_id, after, limit],
     )
     ids = [row[1] for row in rows]
     candidates: dict[str, list[CandidateView]] = {}
@@ -151,9 +151,11 @@ class JobRunner:
         ]
         watcher = asyncio.create_task(self._watch_cancel(workers, items))
         try:
-            after = -1
+            after, limit = -1, min(PAGE, len(workers))  # a small first page, so that the first requests leave sooner
             while not self.cancel.is_set():
-                page = load_page(self.store, self.job["id"], after)
+                # In a thread: DuckDB releases the GIL, so answers arriving meanwhile are handled without a stall.
+                page = await asyncio.to_thread(load_page, self.store, self.job["id"], after, limit)
+                limit = PAGE
                 if not page:
                     break
                 for item in page:
