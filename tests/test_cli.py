@@ -144,6 +144,20 @@ def test_directory_and_empty_file_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_folder_imports_the_data_files_below_it_one_summary_each(tmp_path: Path) -> None:
+    folder = tmp_path / "set"
+    (folder / "data").mkdir(parents=True)
+    for index in range(2):
+        record = {"instruction": f"question {index}", "input": "", "output": f"answer {index}"}
+        (folder / "data" / f"train-0000{index}-of-00002.jsonl").write_text(json.dumps(record) + "\n")
+    (folder / "README.md").write_text("# card\n")
+    result = run("--db", tmp_path / "s.duckdb", "import", folder, "--json")
+    assert result.returncode == 0, result.stderr
+    summaries = last_json(result)
+    assert [Path(s["file"]).name for s in summaries] == ["train-00000-of-00002.jsonl", "train-00001-of-00002.jsonl"]
+    assert [s["imported"] for s in summaries] == [1, 1]
+
+
 def test_one_good_file_and_one_missing_path_exit_1(tmp_path: Path, good: Path) -> None:
     result = run("--db", tmp_path / "s.duckdb", "import", good, tmp_path / "missing.jsonl", "--json")
     assert result.returncode == 1

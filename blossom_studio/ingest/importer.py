@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections import Counter
@@ -19,6 +20,7 @@ from blossom_studio.ingest.chunks import sequential_chunks, sliced_chunks, worth
 from blossom_studio.ingest.columns import Chunk
 from blossom_studio.ingest.errors import ImportFileError, RecordError
 from blossom_studio.ingest.layouts import BY_NAME, FORMATS, Layout, MappedLayout
+from blossom_studio.ingest.paths import expand_paths
 from blossom_studio.ingest.prepare import LayoutChooser, dumps
 from blossom_studio.ingest.readers import open_records
 from blossom_studio.ingest.writer import ROW_GROUP, FileWriter
@@ -79,12 +81,19 @@ class ImportReport:
 GENERIC_STEMS = frozenset({"test", "train", "dev", "valid", "validation", "eval", "data", "dataset", "all", "sample"})
 
 
+SHARD = re.compile(r"-\d{5}-of-\d{5}$")
+
+
 def default_source(path: Path) -> str:
-    """Name a file's source after its stem, prefixed by its folder when the stem is generic (gsm8k/test)."""
-    stem = path.name.split(".", 1)[0] or path.name
-    if stem.lower() in GENERIC_STEMS and path.parent.name:
-        return f"{path.parent.name}/{stem}"
-    return stem
+    """Name a file's source after its stem (without a Hub shard's -00000-of-00002), prefixed by its folder when the
+    stem is generic (gsm8k/test), or by the folder above when that folder is generic too (dataset/data/train...)."""
+    stem = SHARD.sub("", path.name.split(".", 1)[0]) or path.name
+    if stem.lower() not in GENERIC_STEMS:
+        return stem
+    folder = path.parent
+    if folder.name.lower() in GENERIC_STEMS and folder.parent.name:
+        folder = folder.parent
+    return f"{folder.name}/{stem}" if folder.name else stem
 
 
 class FileImport:
@@ -234,11 +243,12 @@ def existing_hashes(store: Store) -> set[str]:
 def import_files(store: Store, paths: Iterable[str | Path], *, source: str | None = None,
                  format_name: str = "auto", mapping: dict[str, str] | None = None,
                  progress: Progress | None = None, cancel: threading.Event | None = None) -> list[ImportReport]:
-    """Import each file in its own transaction and return one report per file; bad rows never stop good ones."""
+    """Import each file (a folder stands for the data files below it) in its own transaction and return one report
+    per file; bad rows never stop good ones."""
     layout = resolve_layout(format_name, mapping)
     seen = existing_hashes(store)
     reports = []
-    for path in paths:
+    for path in expand_paths(paths):
         job = FileImport(store, Path(path), source=source, layout=layout, progress=progress, cancel=cancel)
         try:
             reports.append(job.run(seen))

@@ -46,7 +46,10 @@ def open_records(path: str | os.PathLike[str]) -> RecordSource:
     if not file.exists():
         raise ImportFileError(f"{file}: no such file")
     if file.is_dir():
-        raise ImportFileError(f"{file}: is a directory; pass the files inside it (for example {file}/*.jsonl)")
+        from blossom_studio.ingest.paths import DATA_SUFFIXES
+
+        endings = ", ".join(DATA_SUFFIXES)
+        raise ImportFileError(f"{file}: is a directory with no data files below it ({endings}, optionally .gz)")
     try:
         raw = open(file, "rb")  # noqa: SIM115 - closed by the iterators below
     except OSError as exc:

@@ -96,10 +96,11 @@ def content(data: bytes | Callable[[], bytes], name: str = "input.jsonl") -> Bui
     return build
 
 
-def a_directory(folder: Path) -> Path:
+def a_directory_without_data(folder: Path) -> Path:
     path = folder / "a_folder"
-    path.mkdir()
-    (path / "inside.jsonl").write_bytes(line(GOOD_1))
+    (path / ".hidden").mkdir(parents=True)
+    (path / "README.md").write_text("# not data\n")
+    (path / ".hidden" / "inside.jsonl").write_bytes(line(GOOD_1))
     return path
 
 
@@ -285,7 +286,8 @@ CASES = [
     Case("fifty-mb-line-invalid-utf8", content(lambda: fifty_mb_line(valid=False)), fatal=False, records=3,
          imported=2, errors=((2, "not valid UTF-8 (byte 0xff at column"),)),
     # --- paths -----------------------------------------------------------------------------------------------
-    Case("a-directory", a_directory, fatal=True, error="is a directory; pass the files inside it"),
+    Case("a-directory-without-data", a_directory_without_data, fatal=True,
+         error="is a directory with no data files below it (.jsonl, .ndjson, .json, .csv, .tsv, .parquet"),
     Case("a-missing-path", missing, fatal=True, error="no such file"),
 ]
 
