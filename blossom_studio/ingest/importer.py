@@ -79,8 +79,6 @@ class ImportReport:
 
 
 GENERIC_STEMS = frozenset({"test", "train", "dev", "valid", "validation", "eval", "data", "dataset", "all", "sample"})
-
-
 SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 
 
@@ -249,11 +247,11 @@ def import_files(store: Store, paths: Iterable[str | Path], *, source: str | Non
     seen = existing_hashes(store)
     reports = []
     for path in expand_paths(paths):
-        job = FileImport(store, Path(path), source=source, layout=layout, progress=progress, cancel=cancel)
+        job = FileImport(store, path, source=source, layout=layout, progress=progress, cancel=cancel)
         try:
             reports.append(job.run(seen))
         except BrokenProcessPool:  # a worker died: the file was rolled back, so read it again in this process
-            job = FileImport(store, Path(path), source=source, layout=layout, progress=progress, cancel=cancel,
+            job = FileImport(store, path, source=source, layout=layout, progress=progress, cancel=cancel,
                              pooled=False)
             reports.append(job.run(seen))
     if any(report.imported for report in reports):

@@ -22,13 +22,13 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     expanded: list[Path] = []
     for given in paths:
         path = Path(given)
-        if not path.is_dir():
-            expanded.append(path)
-            continue
-        found = sorted(
-            file for file in path.rglob("*")
-            if file.is_file() and is_data_file(file)
-            and not any(part.startswith(".") for part in file.relative_to(path).parts)
-        )
-        expanded.extend(found or [path])
+        expanded.extend((_data_files(path) or [path]) if path.is_dir() else [path])
     return expanded
+
+
+def _data_files(folder: Path) -> list[Path]:
+    found = []
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]  # never walks .git or .cache
+        found.extend(Path(root, name) for name in files if not name.startswith(".") and is_data_file(Path(name)))
+    return sorted(found)

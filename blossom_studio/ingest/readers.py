@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from blossom_studio.ingest.errors import ImportFileError, RecordError, type_name
+from blossom_studio.ingest.paths import DATA_SUFFIXES
 
 Position = int
 Item = tuple[Position, "dict[str, Any] | RecordError"]
@@ -46,8 +47,6 @@ def open_records(path: str | os.PathLike[str]) -> RecordSource:
     if not file.exists():
         raise ImportFileError(f"{file}: no such file")
     if file.is_dir():
-        from blossom_studio.ingest.paths import DATA_SUFFIXES
-
         endings = ", ".join(DATA_SUFFIXES)
         raise ImportFileError(f"{file}: is a directory with no data files below it ({endings}, optionally .gz)")
     try:
